@@ -1,0 +1,30 @@
+/// Errors from the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store URL names a backend this build does not have.
+    #[error("unsupported store URL `{0}`: expected sqlite://PATH")]
+    UnsupportedUrl(String),
+    /// The database could not be opened or created.
+    #[error("cannot open store at `{url}`: {source}")]
+    Open {
+        /// The URL that was opened.
+        url: String,
+        /// The underlying driver error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A schema migration failed.
+    #[error("store migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A query failed.
+    #[error("store query failed: {0}")]
+    Query(#[from] sqlx::Error),
+    /// An append did not continue the chain.
+    #[error("decision log append out of order: expected seq {expected}, got {got}")]
+    OutOfOrder {
+        /// The sequence number the store expected next.
+        expected: i64,
+        /// The sequence number it was given.
+        got: i64,
+    },
+}

@@ -1,0 +1,77 @@
+//! Palisade's storage layer.
+//!
+//! Everything Palisade persists goes through one trait, [`Store`], so that the
+//! embedded default ([`SqliteStore`], a single file in the data directory) and a
+//! shared server database can be swapped without touching callers. The trait is
+//! written in domain terms (decision log records, checkpoints, policy versions),
+//! never in SQL, and every method that writes more than one row is atomic: a
+//! crash mid-write leaves either all of it or none of it.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), palisade_store::StoreError> {
+//! use palisade_store::{open, Store};
+//! let store = open("sqlite://data/palisade.db").await?;
+//! let head = store.chain_head().await?;
+//! println!("decision log head: {head:?}");
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs, unreachable_pub)]
+
+mod error;
+mod model;
+mod sqlite;
+
+use std::sync::Arc;
+
+pub use error::StoreError;
+pub use model::{ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord};
+pub use sqlite::SqliteStore;
+
+/// The storage interface shared by every Palisade component.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Appends decision log records in one transaction. Records must continue
+    /// the chain: their `seq` values follow the current head without gaps.
+    async fn append_decisions(&self, records: &[ChainedRecord]) -> Result<(), StoreError>;
+
+    /// The last record of the decision log, or the latest checkpoint when
+    /// retention pruned every record, or `None` for an empty log.
+    async fn chain_head(&self) -> Result<Option<ChainHead>, StoreError>;
+
+    /// Up to `limit` records with `seq > after_seq`, in order.
+    async fn decisions_after(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<ChainedRecord>, StoreError>;
+
+    /// The sequence number and hash of the last record written before `time`
+    /// (an RFC 3339 timestamp), if any.
+    async fn last_decision_before(&self, time: &str) -> Result<Option<ChainHead>, StoreError>;
+
+    /// Deletes every record with `seq <= checkpoint.seq` and stores the
+    /// checkpoint, atomically. Returns the number of records deleted.
+    async fn prune_decisions(&self, checkpoint: &Checkpoint) -> Result<u64, StoreError>;
+
+    /// The most recent retention checkpoint.
+    async fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError>;
+
+    /// Records a newly activated policy version and returns its row id.
+    async fn record_policy_version(&self, version: &PolicyVersionRecord)
+        -> Result<i64, StoreError>;
+
+    /// The most recent policy versions, newest first.
+    async fn policy_versions(&self, limit: u32) -> Result<Vec<PolicyVersionRecord>, StoreError>;
+}
+
+/// Opens the store named by `url` and brings its schema up to date.
+///
+/// Supported: `sqlite://PATH` (created if missing) and `sqlite::memory:`.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}
