@@ -1,1 +1,72 @@
-fn main(){}
+//! The `palisade` command: argument parsing and wiring of the library crates.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Palisade: zero-trust authorization, workload identity, scanning and compliance.
+#[derive(Debug, Parser)]
+#[command(name = "palisade", version, about)]
+struct Args {
+    /// Configuration file (TOML). Also PALISADE_CONFIG.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data directory (embedded store, keys). Also PALISADE_DATA_DIR.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the decision API server.
+    Serve(cli::serve::ServeArgs),
+    /// Validate and test policy bundles.
+    #[command(subcommand)]
+    Policy(cli::policy::PolicyCommand),
+    /// Decide one request from the shell.
+    Authorize(cli::authorize::AuthorizeArgs),
+    /// Inspect the decision log.
+    #[command(subcommand)]
+    Audit(cli::audit::AuditCommand),
+    /// Benchmarks against the raw engine and peers.
+    #[command(subcommand)]
+    Bench(cli::bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PALISADE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = (|| {
+        let mut config = config::Config::load(args.config.as_deref())?;
+        if let Some(d) = args.data_dir {
+            config.data_dir = d;
+        }
+        match args.command {
+            Command::Serve(a) => cli::serve::run(config, a),
+            Command::Policy(c) => cli::policy::run(config, c),
+            Command::Authorize(a) => cli::authorize::run(config, a),
+            Command::Audit(c) => cli::audit::run(config, c),
+            Command::Bench(c) => cli::bench::run(config, c),
+        }
+    })();
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

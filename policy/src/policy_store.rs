@@ -179,6 +179,17 @@ impl PolicyStore {
         Ok(version)
     }
 
+    /// The most recent policy versions (etag, source, time), newest first.
+    pub async fn history(&self, limit: u32) -> Result<Vec<serde_json::Value>, PolicyError> {
+        Ok(self
+            .store
+            .policy_versions(limit)
+            .await?
+            .into_iter()
+            .map(|v| serde_json::json!({ "etag": v.etag, "source": v.source, "created_at": v.created_at }))
+            .collect())
+    }
+
     async fn record(&self, version: &PolicyVersion, source: &str) -> Result<(), PolicyError> {
         let bundle = serde_json::to_string(version.bundle())
             .map_err(|e| PolicyError::Config(format!("cannot serialize bundle: {e}")))?;

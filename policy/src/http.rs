@@ -1,0 +1,403 @@
+//! The decision API over HTTP (axum): AuthZEN, Cedar-native, admin and
+//! operations endpoints. Handlers only decode, call the [`DecisionPoint`] and
+//! encode; a body that does not decode is a 400, one over the size bound a
+//! 413, and nothing a client sends can make a handler panic.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::bundle::SourceFile;
+use crate::error::PolicyError;
+use crate::pdp::{BadRequest, CedarBatchRequest, CedarRequest, DecisionPoint};
+use crate::policy_store::PolicyUpdate;
+
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The OpenAPI 3.1 description of this API, served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// How the admin API authenticates callers.
+#[derive(Clone, Default)]
+pub enum AdminAuth {
+    /// A bearer token (only its SHA-256 is kept).
+    Token(Zeroizing<[u8; 32]>),
+    /// The admin API is switched off.
+    #[default]
+    Disabled,
+}
+
+impl AdminAuth {
+    /// Admin access with this bearer token.
+    pub fn token(token: &str) -> Self {
+        Self::Token(Zeroizing::new(Sha256::digest(token.as_bytes()).into()))
+    }
+
+    fn allows(&self, headers: &HeaderMap) -> bool {
+        let Self::Token(expected) = self else {
+            return false;
+        };
+        let Some(given) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        else {
+            return false;
+        };
+        let given: [u8; 32] = Sha256::digest(given.trim().as_bytes()).into();
+        // Constant time over the digests.
+        given
+            .iter()
+            .zip(expected.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+}
+
+impl std::fmt::Debug for AdminAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Token(_) => f.write_str("AdminAuth::Token(..)"),
+            Self::Disabled => f.write_str("AdminAuth::Disabled"),
+        }
+    }
+}
+
+/// HTTP settings of the decision API.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Largest request body accepted (413 above).
+    pub max_body_bytes: usize,
+    /// Admin API authentication.
+    pub admin: AdminAuth,
+    /// The base URL advertised in `/.well-known/authzen-configuration`.
+    pub public_url: String,
+}
+
+#[derive(Clone)]
+struct AppState {
+    pdp: Arc<DecisionPoint>,
+    admin: AdminAuth,
+    public_url: Arc<str>,
+}
+
+/// Builds the router of the whole decision API.
+pub fn router(pdp: Arc<DecisionPoint>, options: HttpOptions) -> Router {
+    let state = AppState {
+        pdp,
+        admin: options.admin,
+        public_url: options.public_url.trim_end_matches('/').into(),
+    };
+    Router::new()
+        .route("/access/v1/evaluation", post(authzen_evaluation))
+        .route("/access/v1/evaluations", post(authzen_evaluations))
+        .route("/access/v1/search/subject", post(search_subject))
+        .route("/access/v1/search/resource", post(search_resource))
+        .route("/access/v1/search/action", post(search_action))
+        .route("/.well-known/authzen-configuration", get(authzen_configuration))
+        .route("/v1/is_authorized", post(is_authorized))
+        .route("/v1/is_authorized/batch", post(is_authorized_batch))
+        .route("/admin/v1/policy", get(admin_policy))
+        .route("/admin/v1/versions", get(admin_versions))
+        .route("/admin/v1/policies", put(admin_put_policies))
+        .route("/admin/v1/entities", put(admin_put_entities))
+        .route("/admin/v1/schema", put(admin_put_schema))
+        .route("/admin/v1/reload", post(admin_reload))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .layer(DefaultBodyLimit::max(options.max_body_bytes))
+        .with_state(state)
+}
+
+fn request_id(headers: &HeaderMap) -> Arc<str> {
+    match headers.get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()) {
+        Some(id) if !id.is_empty() && id.len() <= 256 => id.into(),
+        _ => uuid::Uuid::new_v4().to_string().into(),
+    }
+}
+
+fn with_request_id(mut response: Response, id: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(id) {
+        response.headers_mut().insert(X_REQUEST_ID.clone(), v);
+    }
+    response
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response()
+}
+
+fn ok_json<T: serde::Serialize>(value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => json_response(StatusCode::OK, body),
+        Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot encode response: {e}")),
+    }
+}
+
+fn error_response(status: StatusCode, message: &str) -> Response {
+    let body = json!({ "error": { "status": status.as_u16(), "message": message } });
+    json_response(status, body.to_string().into_bytes())
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+    serde_json::from_slice(body)
+        .map_err(|e| error_response(StatusCode::BAD_REQUEST, &format!("invalid request body: {e}")))
+}
+
+async fn authzen_evaluation(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let id = request_id(&headers);
+    let response = match decode(&body) {
+        Ok(req) => ok_json(&s.pdp.authzen_evaluation(&id, &req).0),
+        Err(r) => r,
+    };
+    with_request_id(response, &id)
+}
+
+async fn authzen_evaluations(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let id = request_id(&headers);
+    let response = match decode(&body) {
+        Ok(req) => match s.pdp.authzen_evaluations(&id, &req) {
+            Ok(v) => ok_json(&v),
+            Err(BadRequest(m)) => error_response(StatusCode::BAD_REQUEST, &m),
+        },
+        Err(r) => r,
+    };
+    with_request_id(response, &id)
+}
+
+async fn search_subject(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    search(s, headers, body, |p, id, r| p.search_subjects(id, r))
+}
+
+async fn search_resource(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    search(s, headers, body, |p, id, r| p.search_resources(id, r))
+}
+
+async fn search_action(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    search(s, headers, body, |p, id, r| p.search_actions(id, r))
+}
+
+fn search(
+    s: AppState,
+    headers: HeaderMap,
+    body: Bytes,
+    f: impl Fn(&DecisionPoint, &Arc<str>, &crate::authzen::SearchRequest) -> Result<crate::pdp::SearchResponse, BadRequest>,
+) -> Response {
+    let id = request_id(&headers);
+    let response = match decode(&body) {
+        Ok(req) => match f(&s.pdp, &id, &req) {
+            Ok(v) => ok_json(&v),
+            Err(BadRequest(m)) => error_response(StatusCode::BAD_REQUEST, &m),
+        },
+        Err(r) => r,
+    };
+    with_request_id(response, &id)
+}
+
+async fn authzen_configuration(State(s): State<AppState>) -> Response {
+    let base = &s.public_url;
+    ok_json(&json!({
+        "policy_decision_point": base.as_ref(),
+        "access_evaluation_endpoint": format!("{base}/access/v1/evaluation"),
+        "access_evaluations_endpoint": format!("{base}/access/v1/evaluations"),
+        "search_subject_endpoint": format!("{base}/access/v1/search/subject"),
+        "search_resource_endpoint": format!("{base}/access/v1/search/resource"),
+        "search_action_endpoint": format!("{base}/access/v1/search/action"),
+    }))
+}
+
+async fn is_authorized(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let id = request_id(&headers);
+    let response = match decode::<CedarRequest>(&body) {
+        Ok(req) => ok_json(&s.pdp.is_authorized(&id, &req)),
+        Err(r) => r,
+    };
+    with_request_id(response, &id)
+}
+
+async fn is_authorized_batch(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let id = request_id(&headers);
+    let response = match decode::<CedarBatchRequest>(&body) {
+        Ok(req) => match s.pdp.is_authorized_batch(&id, &req) {
+            Ok(responses) => ok_json(&json!({ "responses": responses })),
+            Err(BadRequest(m)) => error_response(StatusCode::BAD_REQUEST, &m),
+        },
+        Err(r) => r,
+    };
+    with_request_id(response, &id)
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    let v = s.pdp.policies().load();
+    ok_json(&json!({ "status": "ready", "policy_version": v.etag() }))
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    s.pdp.metrics().log_queue_depth(s.pdp.log().queue_depth());
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))],
+        s.pdp.metrics().render(),
+    )
+        .into_response()
+}
+
+async fn openapi() -> Response {
+    json_response(StatusCode::OK, OPENAPI.as_bytes().to_vec())
+}
+
+fn admin_check(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    match &s.admin {
+        AdminAuth::Disabled => Err(error_response(StatusCode::NOT_FOUND, "the admin API is disabled")),
+        auth if auth.allows(headers) => Ok(()),
+        _ => Err((
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))],
+            axum::Json(json!({ "error": { "status": 401, "message": "admin token required" } })),
+        )
+            .into_response()),
+    }
+}
+
+fn version_summary(v: &crate::version::PolicyVersion) -> Value {
+    json!({
+        "etag": v.etag(),
+        "loaded_at": v.loaded_at().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "policies": v.policy_count(),
+        "templates": v.policies().templates().count(),
+        "entities": v.entity_count(),
+        "schema": v.schema().is_some(),
+        "files": v.bundle().policies.iter().chain(v.bundle().schema.iter()).chain(&v.bundle().entities).chain(&v.bundle().links).map(|f| &f.name).collect::<Vec<_>>(),
+    })
+}
+
+fn with_etag(response: Response, etag: &str) -> Response {
+    let mut response = response;
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{etag}\"")) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response
+}
+
+async fn admin_policy(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = admin_check(&s, &headers) {
+        return r;
+    }
+    let v = s.pdp.policies().current();
+    with_etag(ok_json(&version_summary(&v)), v.etag())
+}
+
+async fn admin_versions(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = admin_check(&s, &headers) {
+        return r;
+    }
+    match s.pdp.policies().history(50).await {
+        Ok(v) => ok_json(&v),
+        Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+fn utf8(body: &Bytes) -> Result<String, Response> {
+    String::from_utf8(body.to_vec())
+        .map_err(|_| error_response(StatusCode::BAD_REQUEST, "body is not valid UTF-8"))
+}
+
+#[derive(serde::Deserialize)]
+struct PoliciesBody {
+    files: Vec<SourceFile>,
+    #[serde(default)]
+    links: Vec<SourceFile>,
+}
+
+async fn admin_put_policies(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = admin_check(&s, &headers) {
+        return r;
+    }
+    let update = if is_json(&headers) {
+        match decode::<PoliciesBody>(&body) {
+            Ok(b) => PolicyUpdate::Policies { policies: b.files, links: b.links },
+            Err(r) => return r,
+        }
+    } else {
+        match utf8(&body) {
+            Ok(text) => PolicyUpdate::Policies {
+                policies: vec![SourceFile { name: "admin-api.cedar".into(), text }],
+                links: s.pdp.policies().current().bundle().links.clone(),
+            },
+            Err(r) => return r,
+        }
+    };
+    apply(&s, &headers, update).await
+}
+
+async fn admin_put_entities(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = admin_check(&s, &headers) {
+        return r;
+    }
+    match utf8(&body) {
+        Ok(text) => {
+            let update = PolicyUpdate::Entities(vec![SourceFile { name: "admin-api.entities.json".into(), text }]);
+            apply(&s, &headers, update).await
+        }
+        Err(r) => r,
+    }
+}
+
+async fn admin_put_schema(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = admin_check(&s, &headers) {
+        return r;
+    }
+    match utf8(&body) {
+        Ok(text) if text.trim().is_empty() => apply(&s, &headers, PolicyUpdate::Schema(None)).await,
+        Ok(text) => {
+            let name = if is_json(&headers) { "admin-api.cedarschema.json" } else { "admin-api.cedarschema" };
+            apply(&s, &headers, PolicyUpdate::Schema(Some(SourceFile { name: name.into(), text }))).await
+        }
+        Err(r) => r,
+    }
+}
+
+async fn admin_reload(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = admin_check(&s, &headers) {
+        return r;
+    }
+    apply(&s, &headers, PolicyUpdate::Directory).await
+}
+
+async fn apply(s: &AppState, headers: &HeaderMap, update: PolicyUpdate) -> Response {
+    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+    match s.pdp.policies().update(update, if_match, "admin-api").await {
+        Ok(v) => with_etag(ok_json(&version_summary(&v)), v.etag()),
+        Err(PolicyError::Invalid(diags)) => {
+            let body = json!({
+                "error": { "status": 422, "message": "policy update rejected; the previous version keeps serving" },
+                "diagnostics": diags,
+            });
+            json_response(StatusCode::UNPROCESSABLE_ENTITY, body.to_string().into_bytes())
+        }
+        Err(e @ PolicyError::Conflict { .. }) => error_response(StatusCode::PRECONDITION_FAILED, &e.to_string()),
+        Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}

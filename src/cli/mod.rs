@@ -1,0 +1,6 @@
+//! One module per subcommand.
+pub mod audit;
+pub mod authorize;
+pub mod bench;
+pub mod policy;
+pub mod serve;

@@ -1,0 +1,199 @@
+//! `palisade serve`: the decision API server.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use palisade_policy::decision_log::{self, AuditKeys, DecisionLog};
+use palisade_policy::{
+    AdminAuth, DecisionPoint, HttpOptions, PolicyMetrics, PolicyStore, PolicyUpdate,
+};
+
+use crate::config::Config;
+
+/// The example bundle, seeded into an empty data directory.
+const EXAMPLE_BUNDLE: &[(&str, &str)] = &[
+    ("app.cedarschema", include_str!("../../examples/policies/app.cedarschema")),
+    ("documents.cedar", include_str!("../../examples/policies/documents.cedar")),
+    ("sharing.cedar", include_str!("../../examples/policies/sharing.cedar")),
+    ("links.json", include_str!("../../examples/policies/links.json")),
+    ("entities.json", include_str!("../../examples/policies/entities.json")),
+    ("documents.tests.json", include_str!("../../examples/policies/documents.tests.json")),
+];
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Also PALISADE_LISTEN.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Policy bundle directory. Also PALISADE_POLICY_DIR.
+    #[arg(long)]
+    policies: Option<PathBuf>,
+}
+
+pub fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(l) = args.listen {
+        config.server.listen = l;
+    }
+    if let Some(p) = args.policies {
+        config.policy.dir = Some(p);
+    }
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if let Some(n) = config.server.worker_threads {
+        rt.worker_threads(n);
+    }
+    rt.build()?.block_on(serve(config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn seed_example(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (name, text) in EXAMPLE_BUNDLE {
+        std::fs::write(dir.join(name), text)?;
+    }
+    Ok(())
+}
+
+/// Reads the admin token file, creating it (mode 0600) with a random token.
+fn admin_token(path: &Path) -> anyhow::Result<zeroize::Zeroizing<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(t) if !t.trim().is_empty() => Ok(zeroize::Zeroizing::new(t.trim().to_owned())),
+        Ok(_) => anyhow::bail!("admin token file {} is empty", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use std::io::Write;
+            let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, bytes.as_mut());
+            let token = zeroize::Zeroizing::new(hex::encode(bytes.as_ref()));
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+            f.write_all(token.as_bytes())?;
+            Ok(token)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let policy_dir = match &config.policy.dir {
+        Some(d) => d.clone(),
+        None => {
+            let d = config.data_dir.join("policies");
+            if !d.exists() {
+                seed_example(&d)?;
+                tracing::info!(dir = %d.display(), "seeded the example policy bundle");
+            }
+            d
+        }
+    };
+    let store = palisade_store::open(&config.store_url()).await?;
+    let metrics = PolicyMetrics::new();
+    let policies = Arc::new(
+        PolicyStore::open(&policy_dir, store.clone(), metrics.clone(), config.policy.on_evaluation_error)
+            .await
+            .with_context(|| format!("cannot load policies from {}", policy_dir.display()))?,
+    );
+    let keys = Arc::new(AuditKeys::load_or_create(&config.data_dir)?);
+    let log = Arc::new(DecisionLog::start(store.clone(), keys.clone(), &config.decision_log, metrics.clone()).await?);
+    let pdp = Arc::new(DecisionPoint::new(
+        policies.clone(),
+        log.clone(),
+        metrics,
+        config.authzen.clone(),
+        config.limits.clone(),
+    ));
+    let admin = if config.server.admin_api {
+        let path = config
+            .server
+            .admin_token_file
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("admin.token"));
+        let token = admin_token(&path)?;
+        tracing::info!(token_file = %path.display(), "admin API enabled (bearer token)");
+        AdminAuth::token(&token)
+    } else {
+        AdminAuth::Disabled
+    };
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = if config.server.public_url.is_empty() {
+        format!("http://{addr}")
+    } else {
+        config.server.public_url.clone()
+    };
+    let app = palisade_policy::router(
+        pdp,
+        HttpOptions {
+            max_body_bytes: config.server.max_body_bytes,
+            admin,
+            public_url: public_url.clone(),
+        },
+    );
+    let _watch = if config.policy.watch {
+        Some(policies.watch(Duration::from_millis(config.policy.watch_debounce_ms))?)
+    } else {
+        None
+    };
+    let sighup = {
+        let policies = policies.clone();
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                let _ = policies.update(PolicyUpdate::Directory, None, "sighup").await;
+            }
+        })
+    };
+    let retention = config.decision_log.retention_seconds.map(|s| {
+        let (store, keys) = (store.clone(), keys.clone());
+        let keep = Duration::from_secs(s);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(keep.min(Duration::from_secs(3600)) / 4 + Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                match decision_log::prune(store.as_ref(), &keys, keep).await {
+                    Ok(Some((cp, n))) => tracing::info!(deleted = n, checkpoint_seq = cp.seq, "decision log retention pruned records"),
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(error = %e, "decision log retention failed"),
+                }
+            }
+        })
+    });
+    let version = policies.current();
+    println!("palisade listening on {public_url} (policy version {}, {} policies, {} entities, from {})",
+        version.etag(), version.policy_count(), version.entity_count(), policy_dir.display());
+    println!(
+        "try: curl -s {public_url}/access/v1/evaluation -H 'content-type: application/json' \
+         -d '{{\"subject\":{{\"type\":\"User\",\"id\":\"alice\"}},\"action\":{{\"name\":\"read\"}},\"resource\":{{\"type\":\"Document\",\"id\":\"roadmap\"}}}}'"
+    );
+    use axum::serve::ListenerExt as _;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    sighup.abort();
+    if let Some(r) = retention {
+        r.abort();
+    }
+    log.shutdown().await;
+    tracing::info!("decision log flushed; bye");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
