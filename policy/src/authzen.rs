@@ -201,12 +201,12 @@ impl AuthzenMapping {
 
     /// The Cedar uid of an AuthZEN subject or resource with an id.
     pub fn entity_uid(&self, e: &AuthzenEntity, what: &str) -> Result<EntityUid, String> {
-        let id = e
-            .id
-            .as_deref()
-            .ok_or_else(|| format!("{what}.id is required"))?;
+        let id =
+            e.id.as_deref()
+                .ok_or_else(|| format!("{what}.id is required"))?;
         Ok(EntityUid::from_type_name_and_id(
-            self.entity_type(&e.kind).map_err(|m| format!("{what}.type: {m}"))?,
+            self.entity_type(&e.kind)
+                .map_err(|m| format!("{what}.type: {m}"))?,
             EntityId::new(id),
         ))
     }
@@ -302,14 +302,28 @@ mod tests {
         let uid = m.entity_uid(&s, "subject").unwrap();
         assert_eq!(uid.to_string(), r#"App::User::"alice""#);
         assert_eq!(m.authzen_entity(&uid), s);
-        let a = m.action_uid(&AuthzenAction { name: "read".into(), properties: None }).unwrap();
+        let a = m
+            .action_uid(&AuthzenAction {
+                name: "read".into(),
+                properties: None,
+            })
+            .unwrap();
         assert_eq!(a.to_string(), r#"App::Action::"read""#);
         let raw = m
-            .action_uid(&AuthzenAction { name: r#"Other::Action::"x""#.into(), properties: None })
+            .action_uid(&AuthzenAction {
+                name: r#"Other::Action::"x""#.into(),
+                properties: None,
+            })
             .unwrap();
         assert_eq!(raw.to_string(), r#"Other::Action::"x""#);
         assert!(m.entity_type("not a type!").is_err());
-        let no_id = AuthzenEntity { kind: "User".into(), ..Default::default() };
-        assert!(m.entity_uid(&no_id, "resource").unwrap_err().contains("resource.id"));
+        let no_id = AuthzenEntity {
+            kind: "User".into(),
+            ..Default::default()
+        };
+        assert!(m
+            .entity_uid(&no_id, "resource")
+            .unwrap_err()
+            .contains("resource.id"));
     }
 }

@@ -120,7 +120,12 @@ impl PolicyBundle {
                 Err(e) => {
                     let offset = e.utf8_error().valid_up_to();
                     let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                    problems.push(Diagnostic::at(&name, &text, offset, "file is not valid UTF-8"));
+                    problems.push(Diagnostic::at(
+                        &name,
+                        &text,
+                        offset,
+                        "file is not valid UTF-8",
+                    ));
                     continue;
                 }
             };
@@ -131,7 +136,10 @@ impl PolicyBundle {
                     if let Some(first) = &bundle.schema {
                         problems.push(Diagnostic::file(
                             &file.name,
-                            format!("a bundle has at most one schema; `{}` is already one", first.name),
+                            format!(
+                                "a bundle has at most one schema; `{}` is already one",
+                                first.name
+                            ),
                         ));
                     } else {
                         bundle.schema = Some(file);
@@ -231,6 +239,9 @@ mod tests {
         };
         assert_eq!(d.len(), 2);
         assert!(d[0].message.contains("at most one schema"), "{}", d[0]);
-        assert_eq!((d[1].file.as_str(), d[1].line, d[1].column), ("c.cedar", Some(2), Some(2)));
+        assert_eq!(
+            (d[1].file.as_str(), d[1].line, d[1].column),
+            ("c.cedar", Some(2), Some(2))
+        );
     }
 }

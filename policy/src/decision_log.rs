@@ -200,7 +200,10 @@ impl AuditKeys {
             Err(e) => return Err(PolicyError::io(&signing_path, e)),
         };
         let signing = Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|e| {
-            PolicyError::Config(format!("{} is not an Ed25519 PKCS#8 key: {e}", signing_path.display()))
+            PolicyError::Config(format!(
+                "{} is not an Ed25519 PKCS#8 key: {e}",
+                signing_path.display()
+            ))
         })?;
         let mask_path = dir.join(MASK_FILE);
         let mask = match std::fs::read(&mask_path) {
@@ -568,7 +571,10 @@ pub async fn verify(store: &dyn Store, public_key: &[u8]) -> Result<VerifyReport
             report.first_seq.get_or_insert(r.seq);
             report.last_seq = Some(r.seq);
             let problem = if r.seq != expected {
-                Some(format!("expected record {expected}, found {}: records are missing", r.seq))
+                Some(format!(
+                    "expected record {expected}, found {}: records are missing",
+                    r.seq
+                ))
             } else if r.prev_hash != prev {
                 Some("prev_hash does not match the previous record's hash".to_owned())
             } else if chain_hash(&prev, &r.record) != r.hash {
@@ -649,7 +655,12 @@ mod tests {
 
     async fn setup(
         config: DecisionLogConfig,
-    ) -> (tempfile::TempDir, Arc<dyn Store>, Arc<AuditKeys>, DecisionLog) {
+    ) -> (
+        tempfile::TempDir,
+        Arc<dyn Store>,
+        Arc<AuditKeys>,
+        DecisionLog,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = palisade_store::open(&url).await.unwrap();
@@ -673,15 +684,28 @@ mod tests {
         log.shutdown().await;
         let rows = store.decisions_after(0, 10).await.unwrap();
         assert_eq!(rows.len(), 3);
-        let v: Vec<Value> = rows.iter().map(|r| serde_json::from_str(&r.record).unwrap()).collect();
+        let v: Vec<Value> = rows
+            .iter()
+            .map(|r| serde_json::from_str(&r.record).unwrap())
+            .collect();
         for r in &rows {
-            assert!(!r.record.contains("a@example.com") && !r.record.contains("alice"), "{}", r.record);
+            assert!(
+                !r.record.contains("a@example.com") && !r.record.contains("alice"),
+                "{}",
+                r.record
+            );
         }
         assert_eq!(v[0]["context"]["email"], v[1]["context"]["email"]);
         assert_ne!(v[0]["context"]["email"], v[2]["context"]["email"]);
         assert_eq!(v[0]["context"]["ip"], "10.0.0.1");
-        assert!(v[0]["principal"].as_str().unwrap().starts_with("hmac-sha256:"));
-        assert!(verify(store.as_ref(), keys.public_key()).await.unwrap().is_intact());
+        assert!(v[0]["principal"]
+            .as_str()
+            .unwrap()
+            .starts_with("hmac-sha256:"));
+        assert!(verify(store.as_ref(), keys.public_key())
+            .await
+            .unwrap()
+            .is_intact());
     }
 
     #[tokio::test]
@@ -691,9 +715,14 @@ mod tests {
             log.submit(entry("User::\"a\"", "x"));
         }
         log.shutdown().await;
-        let log = DecisionLog::start(store.clone(), keys.clone(), &DecisionLogConfig::default(), PolicyMetrics::new())
-            .await
-            .unwrap();
+        let log = DecisionLog::start(
+            store.clone(),
+            keys.clone(),
+            &DecisionLogConfig::default(),
+            PolicyMetrics::new(),
+        )
+        .await
+        .unwrap();
         for _ in 0..5 {
             log.submit(entry("User::\"b\"", "y"));
         }
@@ -725,9 +754,14 @@ mod tests {
         }
         log.shutdown().await;
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let log = DecisionLog::start(store.clone(), keys.clone(), &DecisionLogConfig::default(), PolicyMetrics::new())
-            .await
-            .unwrap();
+        let log = DecisionLog::start(
+            store.clone(),
+            keys.clone(),
+            &DecisionLogConfig::default(),
+            PolicyMetrics::new(),
+        )
+        .await
+        .unwrap();
         // Everything so far is older than 10 ms.
         let (cp, deleted) = prune(store.as_ref(), &keys, Duration::from_millis(10))
             .await
@@ -750,7 +784,10 @@ mod tests {
 
     #[tokio::test]
     async fn full_queue_drops_or_refuses() {
-        for (overflow, expected) in [(Overflow::Drop, Admission::Dropped), (Overflow::Deny, Admission::Refused)] {
+        for (overflow, expected) in [
+            (Overflow::Drop, Admission::Dropped),
+            (Overflow::Deny, Admission::Refused),
+        ] {
             let config = DecisionLogConfig {
                 queue_capacity: 1,
                 on_overflow: overflow,
@@ -759,7 +796,9 @@ mod tests {
             let (_d, _store, _keys, log) = setup(config).await;
             // No await between submits: the writer cannot drain in between
             // on this single-threaded test runtime.
-            let results: Vec<_> = (0..3).map(|_| log.submit(entry("User::\"a\"", "x"))).collect();
+            let results: Vec<_> = (0..3)
+                .map(|_| log.submit(entry("User::\"a\"", "x")))
+                .collect();
             assert_eq!(results[0], Admission::Queued);
             assert_eq!(results[2], expected);
             log.shutdown().await;

@@ -103,7 +103,10 @@ pub fn router(pdp: Arc<DecisionPoint>, options: HttpOptions) -> Router {
         .route("/access/v1/search/subject", post(search_subject))
         .route("/access/v1/search/resource", post(search_resource))
         .route("/access/v1/search/action", post(search_action))
-        .route("/.well-known/authzen-configuration", get(authzen_configuration))
+        .route(
+            "/.well-known/authzen-configuration",
+            get(authzen_configuration),
+        )
         .route("/v1/is_authorized", post(is_authorized))
         .route("/v1/is_authorized/batch", post(is_authorized_batch))
         .route("/admin/v1/policy", get(admin_policy))
@@ -137,7 +140,10 @@ fn with_request_id(mut response: Response, id: &str) -> Response {
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         body,
     )
         .into_response()
@@ -146,7 +152,10 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 fn ok_json<T: serde::Serialize>(value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => json_response(StatusCode::OK, body),
-        Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot encode response: {e}")),
+        Err(e) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot encode response: {e}"),
+        ),
     }
 }
 
@@ -156,11 +165,19 @@ fn error_response(status: StatusCode, message: &str) -> Response {
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body)
-        .map_err(|e| error_response(StatusCode::BAD_REQUEST, &format!("invalid request body: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        error_response(
+            StatusCode::BAD_REQUEST,
+            &format!("invalid request body: {e}"),
+        )
+    })
 }
 
-async fn authzen_evaluation(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn authzen_evaluation(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let id = request_id(&headers);
     let response = match decode(&body) {
         Ok(req) => ok_json(&s.pdp.authzen_evaluation(&id, &req).0),
@@ -169,7 +186,11 @@ async fn authzen_evaluation(State(s): State<AppState>, headers: HeaderMap, body:
     with_request_id(response, &id)
 }
 
-async fn authzen_evaluations(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn authzen_evaluations(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let id = request_id(&headers);
     let response = match decode(&body) {
         Ok(req) => match s.pdp.authzen_evaluations(&id, &req) {
@@ -197,7 +218,11 @@ fn search(
     s: AppState,
     headers: HeaderMap,
     body: Bytes,
-    f: impl Fn(&DecisionPoint, &Arc<str>, &crate::authzen::SearchRequest) -> Result<crate::pdp::SearchResponse, BadRequest>,
+    f: impl Fn(
+        &DecisionPoint,
+        &Arc<str>,
+        &crate::authzen::SearchRequest,
+    ) -> Result<crate::pdp::SearchResponse, BadRequest>,
 ) -> Response {
     let id = request_id(&headers);
     let response = match decode(&body) {
@@ -231,7 +256,11 @@ async fn is_authorized(State(s): State<AppState>, headers: HeaderMap, body: Byte
     with_request_id(response, &id)
 }
 
-async fn is_authorized_batch(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn is_authorized_batch(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let id = request_id(&headers);
     let response = match decode::<CedarBatchRequest>(&body) {
         Ok(req) => match s.pdp.is_authorized_batch(&id, &req) {
@@ -251,7 +280,10 @@ async fn readyz(State(s): State<AppState>) -> Response {
 async fn metrics(State(s): State<AppState>) -> Response {
     s.pdp.metrics().log_queue_depth(s.pdp.log().queue_depth());
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
         s.pdp.metrics().render(),
     )
         .into_response()
@@ -263,7 +295,10 @@ async fn openapi() -> Response {
 
 fn admin_check(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     match &s.admin {
-        AdminAuth::Disabled => Err(error_response(StatusCode::NOT_FOUND, "the admin API is disabled")),
+        AdminAuth::Disabled => Err(error_response(
+            StatusCode::NOT_FOUND,
+            "the admin API is disabled",
+        )),
         auth if auth.allows(headers) => Ok(()),
         _ => Err((
             StatusCode::UNAUTHORIZED,
@@ -331,19 +366,29 @@ struct PoliciesBody {
     links: Vec<SourceFile>,
 }
 
-async fn admin_put_policies(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn admin_put_policies(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(r) = admin_check(&s, &headers) {
         return r;
     }
     let update = if is_json(&headers) {
         match decode::<PoliciesBody>(&body) {
-            Ok(b) => PolicyUpdate::Policies { policies: b.files, links: b.links },
+            Ok(b) => PolicyUpdate::Policies {
+                policies: b.files,
+                links: b.links,
+            },
             Err(r) => return r,
         }
     } else {
         match utf8(&body) {
             Ok(text) => PolicyUpdate::Policies {
-                policies: vec![SourceFile { name: "admin-api.cedar".into(), text }],
+                policies: vec![SourceFile {
+                    name: "admin-api.cedar".into(),
+                    text,
+                }],
                 links: s.pdp.policies().current().bundle().links.clone(),
             },
             Err(r) => return r,
@@ -352,13 +397,20 @@ async fn admin_put_policies(State(s): State<AppState>, headers: HeaderMap, body:
     apply(&s, &headers, update).await
 }
 
-async fn admin_put_entities(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn admin_put_entities(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(r) = admin_check(&s, &headers) {
         return r;
     }
     match utf8(&body) {
         Ok(text) => {
-            let update = PolicyUpdate::Entities(vec![SourceFile { name: "admin-api.entities.json".into(), text }]);
+            let update = PolicyUpdate::Entities(vec![SourceFile {
+                name: "admin-api.entities.json".into(),
+                text,
+            }]);
             apply(&s, &headers, update).await
         }
         Err(r) => r,
@@ -372,8 +424,20 @@ async fn admin_put_schema(State(s): State<AppState>, headers: HeaderMap, body: B
     match utf8(&body) {
         Ok(text) if text.trim().is_empty() => apply(&s, &headers, PolicyUpdate::Schema(None)).await,
         Ok(text) => {
-            let name = if is_json(&headers) { "admin-api.cedarschema.json" } else { "admin-api.cedarschema" };
-            apply(&s, &headers, PolicyUpdate::Schema(Some(SourceFile { name: name.into(), text }))).await
+            let name = if is_json(&headers) {
+                "admin-api.cedarschema.json"
+            } else {
+                "admin-api.cedarschema"
+            };
+            apply(
+                &s,
+                &headers,
+                PolicyUpdate::Schema(Some(SourceFile {
+                    name: name.into(),
+                    text,
+                })),
+            )
+            .await
         }
         Err(r) => r,
     }
@@ -395,9 +459,14 @@ async fn apply(s: &AppState, headers: &HeaderMap, update: PolicyUpdate) -> Respo
                 "error": { "status": 422, "message": "policy update rejected; the previous version keeps serving" },
                 "diagnostics": diags,
             });
-            json_response(StatusCode::UNPROCESSABLE_ENTITY, body.to_string().into_bytes())
+            json_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                body.to_string().into_bytes(),
+            )
         }
-        Err(e @ PolicyError::Conflict { .. }) => error_response(StatusCode::PRECONDITION_FAILED, &e.to_string()),
+        Err(e @ PolicyError::Conflict { .. }) => {
+            error_response(StatusCode::PRECONDITION_FAILED, &e.to_string())
+        }
         Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }

@@ -70,13 +70,17 @@ impl Default for PolicyMetrics {
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
     let c = IntCounter::new(name, help).expect("valid metric");
-    registry.register(Box::new(c.clone())).expect("unique metric");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("unique metric");
     c
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
     let g = IntGauge::new(name, help).expect("valid metric");
-    registry.register(Box::new(g.clone())).expect("unique metric");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("unique metric");
     g
 }
 
@@ -85,11 +89,16 @@ impl PolicyMetrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let decisions = IntCounterVec::new(
-            Opts::new("palisade_decisions_total", "Authorization decisions by API and result."),
+            Opts::new(
+                "palisade_decisions_total",
+                "Authorization decisions by API and result.",
+            ),
             &["api", "decision"],
         )
         .expect("valid metric");
-        registry.register(Box::new(decisions.clone())).expect("unique metric");
+        registry
+            .register(Box::new(decisions.clone()))
+            .expect("unique metric");
         let latency = prometheus::HistogramVec::new(
             HistogramOpts::new(
                 "palisade_decision_duration_seconds",
@@ -102,13 +111,17 @@ impl PolicyMetrics {
             &["api"],
         )
         .expect("valid metric");
-        registry.register(Box::new(latency.clone())).expect("unique metric");
+        registry
+            .register(Box::new(latency.clone()))
+            .expect("unique metric");
         let reloads = IntCounterVec::new(
             Opts::new("palisade_policy_reloads_total", "Policy updates by result."),
             &["result"],
         )
         .expect("valid metric");
-        registry.register(Box::new(reloads.clone())).expect("unique metric");
+        registry
+            .register(Box::new(reloads.clone()))
+            .expect("unique metric");
         Self(Arc::new(Inner {
             decisions: Api::ALL
                 .iter()
@@ -125,8 +138,16 @@ impl PolicyMetrics {
                 .collect(),
             reload_ok: reloads.with_label_values(&["success"]),
             reload_failed: reloads.with_label_values(&["failure"]),
-            policies: gauge(&registry, "palisade_policies", "Policies in the served version."),
-            entities: gauge(&registry, "palisade_entities", "Entities in the served version."),
+            policies: gauge(
+                &registry,
+                "palisade_policies",
+                "Policies in the served version.",
+            ),
+            entities: gauge(
+                &registry,
+                "palisade_entities",
+                "Entities in the served version.",
+            ),
             log_queue_depth: gauge(
                 &registry,
                 "palisade_decision_log_queue_depth",

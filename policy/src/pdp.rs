@@ -212,7 +212,13 @@ impl DecisionPoint {
     }
 
     /// Logs and counts a request that failed before evaluation.
-    fn deny_unevaluated(&self, api: Api, request_id: &Arc<str>, etag: &Arc<str>, error: String) -> Decision {
+    fn deny_unevaluated(
+        &self,
+        api: Api,
+        request_id: &Arc<str>,
+        etag: &Arc<str>,
+        error: String,
+    ) -> Decision {
         let decision = Decision::deny_with_error(error);
         let _ = self.log.submit(DecisionEntry {
             time: SystemTime::now(),
@@ -255,7 +261,9 @@ impl DecisionPoint {
         req: &EvaluationRequest,
     ) -> EvaluationResponse {
         let decision = match self.map_authzen(version, req) {
-            Ok((dr, attrs)) => self.decide_logged(version, etag, Api::Authzen, request_id, &dr, attrs),
+            Ok((dr, attrs)) => {
+                self.decide_logged(version, etag, Api::Authzen, request_id, &dr, attrs)
+            }
             Err(e) => self.deny_unevaluated(Api::Authzen, request_id, etag, e),
         };
         EvaluationResponse {
@@ -290,11 +298,18 @@ impl DecisionPoint {
             context: req.context.clone().map(Value::Object),
             entities: (!entities.is_empty()).then(|| Value::Array(entities)),
         };
-        Ok((request, (!attributes.is_empty()).then_some(Value::Object(attributes))))
+        Ok((
+            request,
+            (!attributes.is_empty()).then_some(Value::Object(attributes)),
+        ))
     }
 
     /// AuthZEN access evaluation.
-    pub fn authzen_evaluation(&self, request_id: &Arc<str>, req: &EvaluationRequest) -> (EvaluationResponse, Arc<str>) {
+    pub fn authzen_evaluation(
+        &self,
+        request_id: &Arc<str>,
+        req: &EvaluationRequest,
+    ) -> (EvaluationResponse, Arc<str>) {
         let version = self.policies.load();
         let etag: Arc<str> = version.etag().into();
         (self.authzen_one(&version, &etag, request_id, req), etag)
@@ -313,9 +328,18 @@ impl DecisionPoint {
             _ => {
                 // No items: the request is a single evaluation of the defaults.
                 let single = EvaluationRequest {
-                    subject: req.subject.clone().ok_or_else(|| BadRequest("subject is required".into()))?,
-                    action: req.action.clone().ok_or_else(|| BadRequest("action is required".into()))?,
-                    resource: req.resource.clone().ok_or_else(|| BadRequest("resource is required".into()))?,
+                    subject: req
+                        .subject
+                        .clone()
+                        .ok_or_else(|| BadRequest("subject is required".into()))?,
+                    action: req
+                        .action
+                        .clone()
+                        .ok_or_else(|| BadRequest("action is required".into()))?,
+                    resource: req
+                        .resource
+                        .clone()
+                        .ok_or_else(|| BadRequest("resource is required".into()))?,
                     context: req.context.clone(),
                 };
                 let (r, _) = self.authzen_evaluation(request_id, &single);
@@ -341,21 +365,44 @@ impl DecisionPoint {
         for item in items {
             let merged = (|| {
                 Ok::<_, String>(EvaluationRequest {
-                    subject: item.subject.clone().or_else(|| req.subject.clone()).ok_or("subject is required")?,
-                    action: item.action.clone().or_else(|| req.action.clone()).ok_or("action is required")?,
-                    resource: item.resource.clone().or_else(|| req.resource.clone()).ok_or("resource is required")?,
+                    subject: item
+                        .subject
+                        .clone()
+                        .or_else(|| req.subject.clone())
+                        .ok_or("subject is required")?,
+                    action: item
+                        .action
+                        .clone()
+                        .or_else(|| req.action.clone())
+                        .ok_or("action is required")?,
+                    resource: item
+                        .resource
+                        .clone()
+                        .or_else(|| req.resource.clone())
+                        .ok_or("resource is required")?,
                     context: item.context.clone().or_else(|| req.context.clone()),
                 })
             })();
             let response = match merged {
                 _ if deadline.passed() => {
-                    let d = self.deny_unevaluated(Api::Authzen, request_id, &etag, "request deadline exceeded before this item was evaluated".into());
-                    EvaluationResponse { decision: false, context: Self::authzen_context(&etag, &d) }
+                    let d = self.deny_unevaluated(
+                        Api::Authzen,
+                        request_id,
+                        &etag,
+                        "request deadline exceeded before this item was evaluated".into(),
+                    );
+                    EvaluationResponse {
+                        decision: false,
+                        context: Self::authzen_context(&etag, &d),
+                    }
                 }
                 Ok(r) => self.authzen_one(&version, &etag, request_id, &r),
                 Err(e) => {
                     let d = self.deny_unevaluated(Api::Authzen, request_id, &etag, e);
-                    EvaluationResponse { decision: false, context: Self::authzen_context(&etag, &d) }
+                    EvaluationResponse {
+                        decision: false,
+                        context: Self::authzen_context(&etag, &d),
+                    }
                 }
             };
             let decided = response.decision;
@@ -390,7 +437,13 @@ impl DecisionPoint {
         })
     }
 
-    fn cedar_one(&self, version: &PolicyVersion, etag: &Arc<str>, request_id: &Arc<str>, req: &CedarRequest) -> CedarResponse {
+    fn cedar_one(
+        &self,
+        version: &PolicyVersion,
+        etag: &Arc<str>,
+        request_id: &Arc<str>,
+        req: &CedarRequest,
+    ) -> CedarResponse {
         let decision = match self.map_cedar(req) {
             Ok(dr) => {
                 let attrs = dr.entities.clone();
@@ -436,10 +489,18 @@ impl DecisionPoint {
             .iter()
             .map(|r| {
                 if deadline.passed() {
-                    let d = self.deny_unevaluated(Api::Cedar, request_id, &etag, "request deadline exceeded before this item was evaluated".into());
+                    let d = self.deny_unevaluated(
+                        Api::Cedar,
+                        request_id,
+                        &etag,
+                        "request deadline exceeded before this item was evaluated".into(),
+                    );
                     CedarResponse {
                         decision: "Deny",
-                        diagnostics: CedarDiagnostics { reason: d.reasons, errors: d.errors },
+                        diagnostics: CedarDiagnostics {
+                            reason: d.reasons,
+                            errors: d.errors,
+                        },
                         policy_version: etag.clone(),
                     }
                 } else {
@@ -451,59 +512,137 @@ impl DecisionPoint {
 
     /// AuthZEN subject search: which subjects of `subject.type` may do
     /// `action` on `resource`.
-    pub fn search_subjects(&self, request_id: &Arc<str>, req: &SearchRequest) -> Result<SearchResponse, BadRequest> {
-        let subject = req.subject.as_ref().ok_or_else(|| BadRequest("subject.type is required".into()))?;
-        let action = req.action.as_ref().ok_or_else(|| BadRequest("action is required".into()))?;
-        let resource = req.resource.as_ref().ok_or_else(|| BadRequest("resource is required".into()))?;
-        let ty = self.mapping.entity_type(&subject.kind).map_err(BadRequest)?;
+    pub fn search_subjects(
+        &self,
+        request_id: &Arc<str>,
+        req: &SearchRequest,
+    ) -> Result<SearchResponse, BadRequest> {
+        let subject = req
+            .subject
+            .as_ref()
+            .ok_or_else(|| BadRequest("subject.type is required".into()))?;
+        let action = req
+            .action
+            .as_ref()
+            .ok_or_else(|| BadRequest("action is required".into()))?;
+        let resource = req
+            .resource
+            .as_ref()
+            .ok_or_else(|| BadRequest("resource is required".into()))?;
+        let ty = self
+            .mapping
+            .entity_type(&subject.kind)
+            .map_err(BadRequest)?;
         let action = self.mapping.action_uid(action).map_err(BadRequest)?;
-        let resource = self.mapping.entity_uid(resource, "resource").map_err(BadRequest)?;
+        let resource = self
+            .mapping
+            .entity_uid(resource, "resource")
+            .map_err(BadRequest)?;
         let version = self.policies.load();
         let candidates = version.entities_of_type(&ty.to_string());
-        self.search(request_id, &version, req, candidates, "subject", |uid| DecisionRequest {
-            principal: uid.clone(),
-            action: action.clone(),
-            resource: resource.clone(),
-            context: req.context.clone().map(Value::Object),
-            entities: None,
-        }, |uid| serde_json::to_value(self.mapping.authzen_entity(uid)).unwrap_or_default())
+        self.search(
+            request_id,
+            &version,
+            req,
+            candidates,
+            "subject",
+            |uid| DecisionRequest {
+                principal: uid.clone(),
+                action: action.clone(),
+                resource: resource.clone(),
+                context: req.context.clone().map(Value::Object),
+                entities: None,
+            },
+            |uid| serde_json::to_value(self.mapping.authzen_entity(uid)).unwrap_or_default(),
+        )
     }
 
     /// AuthZEN resource search: which resources of `resource.type` `subject`
     /// may do `action` on.
-    pub fn search_resources(&self, request_id: &Arc<str>, req: &SearchRequest) -> Result<SearchResponse, BadRequest> {
-        let subject = req.subject.as_ref().ok_or_else(|| BadRequest("subject is required".into()))?;
-        let action = req.action.as_ref().ok_or_else(|| BadRequest("action is required".into()))?;
-        let resource = req.resource.as_ref().ok_or_else(|| BadRequest("resource.type is required".into()))?;
-        let principal = self.mapping.entity_uid(subject, "subject").map_err(BadRequest)?;
+    pub fn search_resources(
+        &self,
+        request_id: &Arc<str>,
+        req: &SearchRequest,
+    ) -> Result<SearchResponse, BadRequest> {
+        let subject = req
+            .subject
+            .as_ref()
+            .ok_or_else(|| BadRequest("subject is required".into()))?;
+        let action = req
+            .action
+            .as_ref()
+            .ok_or_else(|| BadRequest("action is required".into()))?;
+        let resource = req
+            .resource
+            .as_ref()
+            .ok_or_else(|| BadRequest("resource.type is required".into()))?;
+        let principal = self
+            .mapping
+            .entity_uid(subject, "subject")
+            .map_err(BadRequest)?;
         let action = self.mapping.action_uid(action).map_err(BadRequest)?;
-        let ty = self.mapping.entity_type(&resource.kind).map_err(BadRequest)?;
+        let ty = self
+            .mapping
+            .entity_type(&resource.kind)
+            .map_err(BadRequest)?;
         let version = self.policies.load();
         let candidates = version.entities_of_type(&ty.to_string());
-        self.search(request_id, &version, req, candidates, "resource", |uid| DecisionRequest {
-            principal: principal.clone(),
-            action: action.clone(),
-            resource: uid.clone(),
-            context: req.context.clone().map(Value::Object),
-            entities: None,
-        }, |uid| serde_json::to_value(self.mapping.authzen_entity(uid)).unwrap_or_default())
+        self.search(
+            request_id,
+            &version,
+            req,
+            candidates,
+            "resource",
+            |uid| DecisionRequest {
+                principal: principal.clone(),
+                action: action.clone(),
+                resource: uid.clone(),
+                context: req.context.clone().map(Value::Object),
+                entities: None,
+            },
+            |uid| serde_json::to_value(self.mapping.authzen_entity(uid)).unwrap_or_default(),
+        )
     }
 
     /// AuthZEN action search: which actions `subject` may do on `resource`.
-    pub fn search_actions(&self, request_id: &Arc<str>, req: &SearchRequest) -> Result<SearchResponse, BadRequest> {
-        let subject = req.subject.as_ref().ok_or_else(|| BadRequest("subject is required".into()))?;
-        let resource = req.resource.as_ref().ok_or_else(|| BadRequest("resource is required".into()))?;
-        let principal = self.mapping.entity_uid(subject, "subject").map_err(BadRequest)?;
-        let resource = self.mapping.entity_uid(resource, "resource").map_err(BadRequest)?;
+    pub fn search_actions(
+        &self,
+        request_id: &Arc<str>,
+        req: &SearchRequest,
+    ) -> Result<SearchResponse, BadRequest> {
+        let subject = req
+            .subject
+            .as_ref()
+            .ok_or_else(|| BadRequest("subject is required".into()))?;
+        let resource = req
+            .resource
+            .as_ref()
+            .ok_or_else(|| BadRequest("resource is required".into()))?;
+        let principal = self
+            .mapping
+            .entity_uid(subject, "subject")
+            .map_err(BadRequest)?;
+        let resource = self
+            .mapping
+            .entity_uid(resource, "resource")
+            .map_err(BadRequest)?;
         let version = self.policies.load();
         let actions = version.actions();
-        self.search(request_id, &version, req, &actions, "action", |uid| DecisionRequest {
-            principal: principal.clone(),
-            action: uid.clone(),
-            resource: resource.clone(),
-            context: req.context.clone().map(Value::Object),
-            entities: None,
-        }, |uid| json!({ "name": uid.id().unescaped() }))
+        self.search(
+            request_id,
+            &version,
+            req,
+            &actions,
+            "action",
+            |uid| DecisionRequest {
+                principal: principal.clone(),
+                action: uid.clone(),
+                resource: resource.clone(),
+                context: req.context.clone().map(Value::Object),
+                entities: None,
+            },
+            |uid| json!({ "name": uid.id().unescaped() }),
+        )
     }
 
     #[allow(clippy::too_many_arguments)] // one private helper shared by the three searches
@@ -524,7 +663,8 @@ impl DecisionPoint {
             .clamp(1, self.limits.search_max_page_size) as usize;
         let start = match page.token.as_deref().filter(|t| !t.is_empty()) {
             None => 0,
-            Some(t) => decode_token(t).ok_or_else(|| BadRequest("page.token is not a token this server issued".into()))?,
+            Some(t) => decode_token(t)
+                .ok_or_else(|| BadRequest("page.token is not a token this server issued".into()))?,
         };
         let deadline = self.deadline();
         let begin = Instant::now();
@@ -569,8 +709,11 @@ impl DecisionPoint {
                 page: json!({ "next_token": "" }),
             });
         }
-        self.metrics
-            .decision(Api::AuthzenSearch, !results.is_empty(), begin.elapsed().as_secs_f64());
+        self.metrics.decision(
+            Api::AuthzenSearch,
+            !results.is_empty(),
+            begin.elapsed().as_secs_f64(),
+        );
         Ok(SearchResponse {
             results,
             page: json!({ "next_token": next.map(encode_token).unwrap_or_default() }),
@@ -595,6 +738,12 @@ fn encode_token(offset: usize) -> String {
 }
 
 fn decode_token(token: &str) -> Option<usize> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
-    std::str::from_utf8(&raw).ok()?.strip_prefix("o:")?.parse().ok()
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()?;
+    std::str::from_utf8(&raw)
+        .ok()?
+        .strip_prefix("o:")?
+        .parse()
+        .ok()
 }

@@ -213,14 +213,15 @@ impl PolicyStore {
             .clone()
             .ok_or_else(|| PolicyError::Config("no policy directory to watch".into()))?;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if let Ok(event) = event {
-                if !matches!(event.kind, notify::EventKind::Access(_)) {
-                    let _ = tx.send(());
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if let Ok(event) = event {
+                    if !matches!(event.kind, notify::EventKind::Access(_)) {
+                        let _ = tx.send(());
+                    }
                 }
-            }
-        })
-        .map_err(|e| PolicyError::Config(format!("cannot watch {}: {e}", dir.display())))?;
+            })
+            .map_err(|e| PolicyError::Config(format!("cannot watch {}: {e}", dir.display())))?;
         watcher
             .watch(&dir, RecursiveMode::Recursive)
             .map_err(|e| PolicyError::Config(format!("cannot watch {}: {e}", dir.display())))?;
@@ -236,7 +237,9 @@ impl PolicyStore {
                     }
                 }
                 let Some(store) = weak.upgrade() else { return };
-                let _ = store.update(PolicyUpdate::Directory, None, "file-change").await;
+                let _ = store
+                    .update(PolicyUpdate::Directory, None, "file-change")
+                    .await;
             }
         });
         Ok(WatchHandle {

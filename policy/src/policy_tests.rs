@@ -111,7 +111,11 @@ pub fn load_test_file(path: &Path) -> Result<(String, Vec<PolicyTestCase>), Poli
 }
 
 /// Runs the cases of one file against a compiled version.
-pub fn run_cases(version: &PolicyVersion, file: &str, cases: &[PolicyTestCase]) -> Vec<TestOutcome> {
+pub fn run_cases(
+    version: &PolicyVersion,
+    file: &str,
+    cases: &[PolicyTestCase],
+) -> Vec<TestOutcome> {
     cases
         .iter()
         .map(|case| TestOutcome {
@@ -139,12 +143,13 @@ fn check(version: &PolicyVersion, case: &PolicyTestCase) -> Vec<String> {
     };
     let decision = version.decide(&request);
     let mut out = Vec::new();
-    let got = if decision.allowed { ExpectedDecision::Allow } else { ExpectedDecision::Deny };
+    let got = if decision.allowed {
+        ExpectedDecision::Allow
+    } else {
+        ExpectedDecision::Deny
+    };
     if got != case.decision {
-        out.push(format!(
-            "decision: expected {:?}, got {:?}",
-            case.decision, got
-        ).to_lowercase());
+        out.push(format!("decision: expected {:?}, got {:?}", case.decision, got).to_lowercase());
     }
     if let Some(expected) = &case.reason {
         let actual: BTreeSet<String> = decision.reasons.iter().cloned().collect();

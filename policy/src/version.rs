@@ -140,8 +140,10 @@ impl PolicyVersion {
         if !problems.is_empty() {
             return Err(PolicyError::Invalid(problems));
         }
-        let literals: HashSet<EntityUid> =
-            policies.policies().flat_map(|p| p.entity_literals()).collect();
+        let literals: HashSet<EntityUid> = policies
+            .policies()
+            .flat_map(|p| p.entity_literals())
+            .collect();
         Ok(Self {
             etag: etag_of(&bundle),
             loaded_at: OffsetDateTime::now_utc(),
@@ -277,13 +279,16 @@ impl PolicyVersion {
         if !errors.is_empty() && self.on_error == OnEvaluationError::Deny {
             allowed = false;
         }
+        // Cedar reports reasons as a set; sort them so answers are stable.
+        let mut reasons: Vec<String> = response
+            .diagnostics()
+            .reason()
+            .map(ToString::to_string)
+            .collect();
+        reasons.sort_unstable();
         Decision {
             allowed,
-            reasons: response
-                .diagnostics()
-                .reason()
-                .map(ToString::to_string)
-                .collect(),
+            reasons,
             errors,
         }
     }
@@ -392,7 +397,9 @@ fn collect_eval_uids(v: &EvalResult, out: &mut Vec<EntityUid>, depth: usize) {
     match v {
         EvalResult::EntityUid(uid) => out.push(uid.clone()),
         EvalResult::Set(s) => s.iter().for_each(|v| collect_eval_uids(v, out, depth + 1)),
-        EvalResult::Record(r) => r.iter().for_each(|(_, v)| collect_eval_uids(v, out, depth + 1)),
+        EvalResult::Record(r) => r
+            .iter()
+            .for_each(|(_, v)| collect_eval_uids(v, out, depth + 1)),
         _ => {}
     }
 }
@@ -414,7 +421,8 @@ fn collect_json_uids(v: &serde_json::Value, out: &mut Vec<EntityUid>, depth: usi
                     out.push(EntityUid::from_type_name_and_id(t, EntityId::new(id)));
                 }
             }
-            map.values().for_each(|v| collect_json_uids(v, out, depth + 1));
+            map.values()
+                .for_each(|v| collect_json_uids(v, out, depth + 1));
         }
         serde_json::Value::Array(a) => a.iter().for_each(|v| collect_json_uids(v, out, depth + 1)),
         _ => {}
@@ -578,10 +586,10 @@ fn compile_links(files: &[SourceFile], set: &mut PolicySet, problems: &mut Vec<D
 pub(crate) fn parse_uid_value(v: &serde_json::Value) -> Result<EntityUid, String> {
     match v {
         serde_json::Value::String(s) => EntityUid::from_str(s).map_err(|e| e.to_string()),
-        serde_json::Value::Object(_) => {
-            EntityUid::from_json(v.clone()).map_err(|e| e.to_string())
+        serde_json::Value::Object(_) => EntityUid::from_json(v.clone()).map_err(|e| e.to_string()),
+        _ => {
+            Err("expected an entity uid: \"Type::\\\"id\\\"\" or {\"type\": .., \"id\": ..}".into())
         }
-        _ => Err("expected an entity uid: \"Type::\\\"id\\\"\" or {\"type\": .., \"id\": ..}".into()),
     }
 }
 
@@ -638,13 +646,24 @@ fn compile_entities(
 }
 
 /// Places an entity error at the first mention of the uid it names, if any.
-fn entity_diagnostic(file: &SourceFile, e: &cedar_policy::entities_errors::EntitiesError) -> Diagnostic {
-    let msg = e.to_string();
+fn entity_diagnostic(
+    file: &SourceFile,
+    e: &cedar_policy::entities_errors::EntitiesError,
+) -> Diagnostic {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    // The first backquoted uid in the message, found in the file by its id.
     let offset = msg
         .split('`')
-        .nth(1)
-        .and_then(|uid| EntityUid::from_str(uid).ok())
-        .and_then(|uid| file.text.find(&format!("\"{}\"", uid.id().unescaped())));
+        .skip(1)
+        .step_by(2)
+        .filter_map(|uid| EntityUid::from_str(uid).ok())
+        .find_map(|uid| file.text.find(&format!("\"{}\"", uid.id().unescaped())));
     let mut d = match offset {
         Some(off) => Diagnostic::at(&file.name, &file.text, off, msg),
         None => Diagnostic::file(&file.name, msg),

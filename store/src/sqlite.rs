@@ -148,10 +148,7 @@ impl Store for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(record_from_row)
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(record_from_row).collect::<Result<_, _>>()?)
     }
 
     async fn last_decision_before(&self, time: &str) -> Result<Option<ChainHead>, StoreError> {
@@ -284,7 +281,10 @@ mod tests {
             .append_decisions(&[rec(2, "t"), rec(4, "t")])
             .await
             .unwrap_err();
-        assert!(matches!(err, StoreError::OutOfOrder { got: 4, .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::OutOfOrder { got: 4, .. }),
+            "{err}"
+        );
         let err = store.append_decisions(&[rec(3, "t")]).await.unwrap_err();
         assert!(matches!(err, StoreError::OutOfOrder { expected: 2, .. }));
         assert_eq!(store.chain_head().await.unwrap().unwrap().seq, 1);
@@ -342,6 +342,9 @@ mod tests {
             assert_eq!(id, i as i64 + 1);
         }
         let v = store.policy_versions(10).await.unwrap();
-        assert_eq!(v.iter().map(|v| v.etag.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+        assert_eq!(
+            v.iter().map(|v| v.etag.as_str()).collect::<Vec<_>>(),
+            ["b", "a"]
+        );
     }
 }
