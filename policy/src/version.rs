@@ -230,7 +230,7 @@ impl PolicyVersion {
                 .into_iter()
                 .collect(),
         };
-        out.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+        out.sort_by_key(ToString::to_string);
         out
     }
 
@@ -361,7 +361,7 @@ fn merge_full(
     let own_uids: HashSet<EntityUid> = own.iter().map(|e| e.uid().clone()).collect();
     let rest = store
         .iter()
-        .filter(|e| !own_uids.contains(&e.uid()) && !(skip_actions && is_action(&e.uid())))
+        .filter(|e| !(own_uids.contains(&e.uid()) || (skip_actions && is_action(&e.uid()))))
         .cloned();
     let own_list: Vec<Entity> = own
         .iter()
