@@ -134,8 +134,9 @@ pub struct EvaluationResponse {
 /// Page request of a search.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct PageRequest {
-    /// The `next_token` of the previous page.
-    #[serde(default)]
+    /// The `next_token` of the previous page (also accepted as `next_token`,
+    /// as earlier drafts of the specification sent it).
+    #[serde(default, alias = "next_token")]
     pub token: Option<String>,
     /// Most results wanted.
     #[serde(default)]

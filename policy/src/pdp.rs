@@ -706,7 +706,7 @@ impl DecisionPoint {
         if self.log.submit(entry) == Admission::Refused {
             return Ok(SearchResponse {
                 results: vec![],
-                page: json!({ "next_token": "" }),
+                page: json!({ "next_token": "", "count": 0 }),
             });
         }
         self.metrics.decision(
@@ -714,10 +714,11 @@ impl DecisionPoint {
             !results.is_empty(),
             begin.elapsed().as_secs_f64(),
         );
-        Ok(SearchResponse {
-            results,
-            page: json!({ "next_token": next.map(encode_token).unwrap_or_default() }),
-        })
+        let page = json!({
+            "next_token": next.map(encode_token).unwrap_or_default(),
+            "count": results.len(),
+        });
+        Ok(SearchResponse { results, page })
     }
 
     /// The AuthZEN form of an entity uid.
