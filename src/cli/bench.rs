@@ -467,6 +467,52 @@ struct Figures {
     p99_ns: u64,
     /// Mean latency of one operation, nanoseconds.
     mean_ns: u64,
+    /// CPU used during the measured window (HTTP measurements).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpu: Option<CpuUse>,
+}
+
+/// CPU used during a measured window, in cores (CPU seconds per second).
+#[derive(Debug, Clone, Copy, Serialize)]
+struct CpuUse {
+    /// The load client (one thread).
+    client_cores: f64,
+    /// The server process (for Palisade: this process less the client thread,
+    /// so the decision log writer and SQLite are included).
+    server_cores: f64,
+}
+
+/// Clock ticks per second of the CPU times in /proc (USER_HZ: 100 on Linux).
+const USER_HZ: f64 = 100.0;
+
+/// User plus system CPU time, in seconds, from a /proc `stat` file.
+fn cpu_seconds(path: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / USER_HZ)
+}
+
+/// Which process serves an HTTP measurement.
+#[derive(Debug, Clone, Copy)]
+enum Server {
+    /// This process (Palisade in-process).
+    ThisProcess,
+    /// A child process (the peer).
+    Child(u32),
+}
+
+/// CPU seconds so far: the calling thread (the client) and the server process.
+fn cpu_snapshot(server: Server) -> Option<(f64, f64)> {
+    let client = cpu_seconds("/proc/thread-self/stat")?;
+    let process = match server {
+        Server::ThisProcess => cpu_seconds("/proc/self/stat")? - client,
+        Server::Child(pid) => cpu_seconds(&format!("/proc/{pid}/stat"))?,
+    };
+    Some((client, process))
 }
 
 impl Figures {
@@ -489,6 +535,7 @@ impl Figures {
             p50_ns: percentile(&samples, 0.50),
             p99_ns: percentile(&samples, 0.99),
             mean_ns,
+            cpu: None,
         }
     }
 }
@@ -643,6 +690,7 @@ async fn send_once(call: &Call) -> anyhow::Result<(u16, Bytes)> {
 /// measurement.
 async fn measure_http(
     call: &Call,
+    server: Server,
     connections: usize,
     decisions_per_request: u64,
     timing: Timing,
@@ -655,6 +703,18 @@ async fn measure_http(
     let begin = Instant::now();
     let measure_from = begin + timing.warmup;
     let end = measure_from + timing.duration;
+    // CPU use over the measured window, sampled on this (the client's) thread.
+    let sampler = tokio::spawn(async move {
+        tokio::time::sleep_until(measure_from.into()).await;
+        let (t0, a) = (Instant::now(), cpu_snapshot(server));
+        tokio::time::sleep_until(end.into()).await;
+        let (t1, b) = (Instant::now(), cpu_snapshot(server));
+        let wall = (t1 - t0).as_secs_f64().max(1e-9);
+        Some(CpuUse {
+            client_cores: (b?.0 - a?.0) / wall,
+            server_cores: (b?.1 - a?.1) / wall,
+        })
+    });
     let mut tasks = Vec::with_capacity(connections);
     for mut conn in conns {
         let (call, host) = (call.clone(), host.clone());
@@ -689,11 +749,13 @@ async fn measure_http(
         samples.extend(s);
         last = last.max(l);
     }
-    Ok(Figures::from_samples(
+    let mut figures = Figures::from_samples(
         samples,
         last.saturating_duration_since(measure_from),
         decisions_per_request,
-    ))
+    );
+    figures.cpu = sampler.await?;
+    Ok(figures)
 }
 
 // ---------------------------------------------------------------------------
@@ -1339,7 +1401,8 @@ fn bench_store(
     ];
     for (key, name, call, conns, per) in http_rows {
         let dropped = palisade.metrics.dropped();
-        let figures = client.block_on(measure_http(call, conns, per, timing))?;
+        let figures =
+            client.block_on(measure_http(call, Server::ThisProcess, conns, per, timing))?;
         server_rt.block_on(palisade.drain_log());
         rows.push(Row {
             key,
@@ -1402,6 +1465,7 @@ fn bench_store(
                             path: path.clone(),
                             body: Some(body.clone()),
                         },
+                        Server::ThisProcess,
                         conns,
                         1,
                         timing,
@@ -1413,6 +1477,7 @@ fn bench_store(
                             path,
                             body: Some(body.clone()),
                         },
+                        Server::Child(agent.child.id()),
                         conns,
                         1,
                         timing,
@@ -1502,21 +1567,26 @@ fn print_store(r: &StoreReport) {
         thousands(r.entities as u64)
     );
     println!(
-        "{:<38} {:>14} {:>14} {:>11} {:>11} {:>9}",
-        "measurement", "requests/s", "decisions/s", "p50", "p99", "log drop"
+        "{:<36} {:>10} {:>12} {:>10} {:>10} {:>8} {:>11}",
+        "measurement", "requests/s", "decisions/s", "p50", "p99", "log drop", "cpu srv/cli"
     );
     for row in &r.rows {
         let f = &row.figures;
         println!(
-            "{:<38} {:>14} {:>14} {:>11} {:>11} {:>9}",
+            "{:<36} {:>10} {:>12} {:>10} {:>10} {:>8} {:>11}",
             row.name,
             thousands(f.ops_per_s as u64),
             thousands(f.decisions_per_s as u64),
             duration(f.p50_ns),
             duration(f.p99_ns),
             row.log_dropped.map_or("-".into(), thousands),
+            f.cpu.map_or("-".into(), |c| format!(
+                "{:.2}/{:.2}",
+                c.server_cores, c.client_cores
+            )),
         );
     }
+    println!("(cpu: cores used by the server process and by the load client during the window)");
     println!(
         "handler overhead over the raw engine (p50): {}",
         duration(r.handler_overhead_p50_ns.max(0) as u64)
@@ -1573,7 +1643,7 @@ fn targets(reports: &[StoreReport]) -> Vec<Target> {
             if let (Some(a), Some(b)) = (small.row(key), large.row(key)) {
                 out.push(Target {
                     target: format!(
-                        "{} entities within 10% of {} ({what})",
+                        "{} vs {} entities: at most 10% slower ({what})",
                         thousands(large.entities as u64),
                         small.entities
                     ),
@@ -1622,7 +1692,7 @@ fn print_summary(reports: &[StoreReport], targets: &[Target]) {
             Some(false) => "MISSED",
             None => "n/a",
         };
-        println!("{verdict:<7} {:<62} {}", t.target, t.measured);
+        println!("{verdict:<7} {:<64} {}", t.target, t.measured);
     }
 }
 
