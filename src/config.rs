@@ -92,7 +92,8 @@ impl Config {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .with_context(|| format!("cannot read config file {}", p.display()))?;
-                toml::from_str(&text).with_context(|| format!("invalid config file {}", p.display()))?
+                toml::from_str(&text)
+                    .with_context(|| format!("invalid config file {}", p.display()))?
             }
             None => Config::default(),
         };
@@ -113,9 +114,10 @@ impl Config {
             config.server.admin_token_file = Some(v.into());
         }
         if let Some(v) = env("PALISADE_DECISION_LOG_ON_OVERFLOW") {
-            config.decision_log.on_overflow = toml::Value::String(v.clone())
-                .try_into()
-                .with_context(|| format!("PALISADE_DECISION_LOG_ON_OVERFLOW: `{v}` is not drop or deny"))?;
+            config.decision_log.on_overflow =
+                toml::Value::String(v.clone()).try_into().with_context(|| {
+                    format!("PALISADE_DECISION_LOG_ON_OVERFLOW: `{v}` is not drop or deny")
+                })?;
         }
         Ok(config)
     }

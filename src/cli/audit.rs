@@ -25,7 +25,9 @@ pub enum AuditCommand {
 }
 
 pub fn run(config: Config, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let store = palisade_store::open(&config.store_url()).await?;
         match cmd {

@@ -60,5 +60,9 @@ pub fn run(config: Config, a: AuthorizeArgs) -> anyhow::Result<ExitCode> {
         })
     );
     // Exit status a script can test: 0 allow, 1 deny.
-    Ok(if decision.allowed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if decision.allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

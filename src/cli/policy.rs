@@ -25,7 +25,10 @@ pub enum PolicyCommand {
 }
 
 fn compile(dir: &std::path::Path, config: &Config) -> Result<PolicyVersion, PolicyError> {
-    PolicyVersion::compile(PolicyBundle::from_dir(dir)?, config.policy.on_evaluation_error)
+    PolicyVersion::compile(
+        PolicyBundle::from_dir(dir)?,
+        config.policy.on_evaluation_error,
+    )
 }
 
 pub fn run(config: Config, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
@@ -37,7 +40,11 @@ pub fn run(config: Config, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                     v.policy_count(),
                     v.policies().templates().count(),
                     v.entity_count(),
-                    if v.schema().is_some() { ", validated against the schema" } else { ", no schema" },
+                    if v.schema().is_some() {
+                        ", validated against the schema"
+                    } else {
+                        ", no schema"
+                    },
                     v.etag()
                 );
                 Ok(ExitCode::SUCCESS)
@@ -77,7 +84,11 @@ pub fn run(config: Config, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                 eprintln!("error: no test cases found");
                 return Ok(ExitCode::from(2));
             }
-            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }

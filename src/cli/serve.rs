@@ -15,12 +15,30 @@ use crate::config::Config;
 
 /// The example bundle, seeded into an empty data directory.
 const EXAMPLE_BUNDLE: &[(&str, &str)] = &[
-    ("app.cedarschema", include_str!("../../examples/policies/app.cedarschema")),
-    ("documents.cedar", include_str!("../../examples/policies/documents.cedar")),
-    ("sharing.cedar", include_str!("../../examples/policies/sharing.cedar")),
-    ("links.json", include_str!("../../examples/policies/links.json")),
-    ("entities.json", include_str!("../../examples/policies/entities.json")),
-    ("documents.tests.json", include_str!("../../examples/policies/documents.tests.json")),
+    (
+        "app.cedarschema",
+        include_str!("../../examples/policies/app.cedarschema"),
+    ),
+    (
+        "documents.cedar",
+        include_str!("../../examples/policies/documents.cedar"),
+    ),
+    (
+        "sharing.cedar",
+        include_str!("../../examples/policies/sharing.cedar"),
+    ),
+    (
+        "links.json",
+        include_str!("../../examples/policies/links.json"),
+    ),
+    (
+        "entities.json",
+        include_str!("../../examples/policies/entities.json"),
+    ),
+    (
+        "documents.tests.json",
+        include_str!("../../examples/policies/documents.tests.json"),
+    ),
 ];
 
 #[derive(Debug, clap::Args)]
@@ -70,7 +88,9 @@ fn admin_token(path: &Path) -> anyhow::Result<zeroize::Zeroizing<String>> {
             let mut opts = std::fs::OpenOptions::new();
             opts.write(true).create_new(true);
             std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            let mut f = opts.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let mut f = opts
+                .open(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
             f.write_all(token.as_bytes())?;
             Ok(token)
         }
@@ -95,12 +115,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store = palisade_store::open(&config.store_url()).await?;
     let metrics = PolicyMetrics::new();
     let policies = Arc::new(
-        PolicyStore::open(&policy_dir, store.clone(), metrics.clone(), config.policy.on_evaluation_error)
-            .await
-            .with_context(|| format!("cannot load policies from {}", policy_dir.display()))?,
+        PolicyStore::open(
+            &policy_dir,
+            store.clone(),
+            metrics.clone(),
+            config.policy.on_evaluation_error,
+        )
+        .await
+        .with_context(|| format!("cannot load policies from {}", policy_dir.display()))?,
     );
     let keys = Arc::new(AuditKeys::load_or_create(&config.data_dir)?);
-    let log = Arc::new(DecisionLog::start(store.clone(), keys.clone(), &config.decision_log, metrics.clone()).await?);
+    let log = Arc::new(
+        DecisionLog::start(
+            store.clone(),
+            keys.clone(),
+            &config.decision_log,
+            metrics.clone(),
+        )
+        .await?,
+    );
     let pdp = Arc::new(DecisionPoint::new(
         policies.clone(),
         log.clone(),
@@ -147,7 +180,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
-                let _ = policies.update(PolicyUpdate::Directory, None, "sighup").await;
+                let _ = policies
+                    .update(PolicyUpdate::Directory, None, "sighup")
+                    .await;
             }
         })
     };
@@ -155,11 +190,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let (store, keys) = (store.clone(), keys.clone());
         let keep = Duration::from_secs(s);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(keep.min(Duration::from_secs(3600)) / 4 + Duration::from_secs(1));
+            let mut tick = tokio::time::interval(
+                keep.min(Duration::from_secs(3600)) / 4 + Duration::from_secs(1),
+            );
             loop {
                 tick.tick().await;
                 match decision_log::prune(store.as_ref(), &keys, keep).await {
-                    Ok(Some((cp, n))) => tracing::info!(deleted = n, checkpoint_seq = cp.seq, "decision log retention pruned records"),
+                    Ok(Some((cp, n))) => tracing::info!(
+                        deleted = n,
+                        checkpoint_seq = cp.seq,
+                        "decision log retention pruned records"
+                    ),
                     Ok(None) => {}
                     Err(e) => tracing::error!(error = %e, "decision log retention failed"),
                 }
@@ -167,8 +208,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         })
     });
     let version = policies.current();
-    println!("palisade listening on {public_url} (policy version {}, {} policies, {} entities, from {})",
-        version.etag(), version.policy_count(), version.entity_count(), policy_dir.display());
+    println!(
+        "palisade listening on {public_url} (policy version {}, {} policies, {} entities, from {})",
+        version.etag(),
+        version.policy_count(),
+        version.entity_count(),
+        policy_dir.display()
+    );
     println!(
         "try: curl -s {public_url}/access/v1/evaluation -H 'content-type: application/json' \
          -d '{{\"subject\":{{\"type\":\"User\",\"id\":\"alice\"}},\"action\":{{\"name\":\"read\"}},\"resource\":{{\"type\":\"Document\",\"id\":\"roadmap\"}}}}'"
