@@ -19,12 +19,17 @@
 #![deny(missing_docs, unreachable_pub)]
 
 mod error;
+mod ledger;
 mod model;
 mod sqlite;
 
 use std::sync::Arc;
 
 pub use error::StoreError;
+pub use ledger::{
+    CertCompletion, CertFilter, CertLedger, CertRecord, IssuerRecord, JoinTokenRecord,
+    SqliteLedger,
+};
 pub use model::{ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord};
 pub use sqlite::SqliteStore;
 
@@ -71,6 +76,15 @@ pub trait Store: Send + Sync + 'static {
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}
+
+/// Opens the certificate ledger named by `url` (same URLs as [`open`]).
+pub async fn open_ledger(url: &str) -> Result<Arc<dyn CertLedger>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteLedger::open(url).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }
