@@ -34,7 +34,10 @@ impl std::fmt::Debug for AwsOptions {
             .field("region", &self.region)
             .field("endpoint", &self.endpoint)
             .field("prefix", &self.prefix)
-            .field("credentials", &self.credentials.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|_| "[REDACTED]"),
+            )
             .finish()
     }
 }
@@ -71,9 +74,13 @@ impl AwsSecretsManager {
             loader = loader.endpoint_url(e);
         }
         if let Some((id, secret)) = &options.credentials {
-            loader = loader.credentials_provider(SharedCredentialsProvider::new(
-                Credentials::new(id, secret.as_str(), None, None, "palisade-static"),
-            ));
+            loader = loader.credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                id,
+                secret.as_str(),
+                None,
+                None,
+                "palisade-static",
+            )));
         }
         let config = loader.load().await;
         Ok(Self {
@@ -105,7 +112,10 @@ impl AwsSecretsManager {
 #[async_trait::async_trait]
 impl SecretStore for AwsSecretsManager {
     fn describe(&self) -> String {
-        format!("aws-secrets-manager at {} (prefix `{}`)", self.address, self.prefix)
+        format!(
+            "aws-secrets-manager at {} (prefix `{}`)",
+            self.address, self.prefix
+        )
     }
 
     async fn put(&self, name: &str, value: SecretValue) -> Result<String, SecretsError> {
@@ -123,8 +133,7 @@ impl SecretStore for AwsSecretsManager {
         {
             Ok(out) => return Ok(out.version_id().unwrap_or_default().to_owned()),
             Err(e)
-                if e
-                    .as_service_error()
+                if e.as_service_error()
                     .is_some_and(|s| s.is_resource_exists_exception()) => {}
             Err(e) => return Err(self.err(e)),
         }
@@ -152,8 +161,7 @@ impl SecretStore for AwsSecretsManager {
         let out = match req.send().await {
             Ok(o) => o,
             Err(e)
-                if e
-                    .as_service_error()
+                if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found_exception()) =>
             {
                 return Err(not_found())
@@ -221,8 +229,7 @@ impl SecretStore for AwsSecretsManager {
             Ok(d) if d.deleted_date().is_some() => return Err(not_found()),
             Ok(_) => {}
             Err(e)
-                if e
-                    .as_service_error()
+                if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found_exception()) =>
             {
                 return Err(not_found())
@@ -239,8 +246,7 @@ impl SecretStore for AwsSecretsManager {
         {
             Ok(_) => Ok(()),
             Err(e)
-                if e
-                    .as_service_error()
+                if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found_exception()) =>
             {
                 Err(SecretsError::NotFound {

@@ -39,7 +39,9 @@ pub(crate) fn open(
     what: &str,
 ) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
     if sealed.len() < NONCE_LEN + TAG_LEN {
-        return Err(SecretsError::WrongKey(format!("{what}: ciphertext too short")));
+        return Err(SecretsError::WrongKey(format!(
+            "{what}: ciphertext too short"
+        )));
     }
     let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key));
     let (nonce, ct) = sealed.split_at(NONCE_LEN);

@@ -54,20 +54,17 @@ impl KeyWrapper for LocalKek {
     }
 
     async fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<[u8; 32]>, SecretsError> {
-        let pt = crypto::open(self.key.bytes(), wrapped, b"palisade-dek/1", "data key")
-            .map_err(|_| {
-                SecretsError::WrongKey(
-                    "the local master key does not unwrap this data key".into(),
-                )
-            })?;
+        let pt = crypto::open(self.key.bytes(), wrapped, b"palisade-dek/1", "data key").map_err(
+            |_| SecretsError::WrongKey("the local master key does not unwrap this data key".into()),
+        )?;
         to_key(&pt)
     }
 }
 
 pub(crate) fn to_key(bytes: &[u8]) -> Result<Zeroizing<[u8; 32]>, SecretsError> {
-    let arr: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| SecretsError::WrongKey(format!("unwrapped data key has {} bytes", bytes.len())))?;
+    let arr: [u8; 32] = bytes.try_into().map_err(|_| {
+        SecretsError::WrongKey(format!("unwrapped data key has {} bytes", bytes.len()))
+    })?;
     Ok(Zeroizing::new(arr))
 }
 
@@ -147,10 +144,16 @@ mod tests {
     async fn local_round_trip_and_failures() {
         let kek = LocalKek::new(&MasterKey::generate());
         let blob = seal(&kek, b"private key", "ca/root").await.unwrap();
-        assert_eq!(&open(&kek, &blob, "ca/root").await.unwrap()[..], b"private key");
+        assert_eq!(
+            &open(&kek, &blob, "ca/root").await.unwrap()[..],
+            b"private key"
+        );
         assert!(!blob.ciphertext.contains("private"));
         // Wrong context, wrong KEK, tampering: all refused.
-        assert!(matches!(open(&kek, &blob, "ca/other").await, Err(SecretsError::WrongKey(_))));
+        assert!(matches!(
+            open(&kek, &blob, "ca/other").await,
+            Err(SecretsError::WrongKey(_))
+        ));
         let other = LocalKek::new(&MasterKey::generate());
         let err = open(&other, &blob, "ca/root").await.unwrap_err();
         assert!(matches!(err, SecretsError::WrongKey(_)), "{err}");

@@ -69,9 +69,8 @@ impl MasterKey {
 
     /// Reads a key file (base64 or hex text).
     pub fn from_file(path: &Path) -> Result<Self, SecretsError> {
-        let text = Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|e| SecretsError::io(path, e))?,
-        );
+        let text =
+            Zeroizing::new(std::fs::read_to_string(path).map_err(|e| SecretsError::io(path, e))?);
         Self::parse(&text).map_err(|e| SecretsError::MasterKey(format!("{}: {e}", path.display())))
     }
 
@@ -373,7 +372,12 @@ impl SecretStore for LocalFileStore {
                     // Keep the counter so a later put never reuses a version.
                     e.versions.clear();
                 }
-                _ => return Err(SecretsError::NotFound { name, version: None }),
+                _ => {
+                    return Err(SecretsError::NotFound {
+                        name,
+                        version: None,
+                    })
+                }
             }
             inner.write(&body)
         })

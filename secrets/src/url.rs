@@ -26,7 +26,10 @@ impl std::fmt::Debug for OpenOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenOptions")
             .field("master_key_file", &self.master_key_file)
-            .field("vault_token", &self.vault_token.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "vault_token",
+                &self.vault_token.as_ref().map(|_| "[REDACTED]"),
+            )
             .finish()
     }
 }
@@ -146,7 +149,10 @@ pub async fn open(url: &str, options: &OpenOptions) -> Result<Arc<dyn SecretStor
         #[cfg(not(feature = "aws"))]
         {
             let _ = rest;
-            return Err(invalid(url, "this build has no AWS support (cargo feature `aws`)"));
+            return Err(invalid(
+                url,
+                "this build has no AWS support (cargo feature `aws`)",
+            ));
         }
     }
     Err(invalid(
@@ -189,5 +195,8 @@ pub async fn open_key_wrapper(
             return Ok(Arc::new(TransitKek::connect(&opts, &mount, &key).await?));
         }
     }
-    Err(invalid(url, "expected `local` or transit+http://HOST:PORT/MOUNT/KEY"))
+    Err(invalid(
+        url,
+        "expected `local` or transit+http://HOST:PORT/MOUNT/KEY",
+    ))
 }

@@ -112,7 +112,17 @@ mod tests {
         for ok in ["a", "ca/intermediate-1.key", "A_b.c-d/e"] {
             validate_name(ok).unwrap();
         }
-        for bad in ["", "/a", "a/", "a//b", "a/../b", ".", "a b", "é", &"x".repeat(257)] {
+        for bad in [
+            "",
+            "/a",
+            "a/",
+            "a//b",
+            "a/../b",
+            ".",
+            "a b",
+            "é",
+            &"x".repeat(257),
+        ] {
             assert!(validate_name(bad).is_err(), "{bad:?}");
         }
     }

@@ -300,15 +300,17 @@ impl TransitKek {
 #[async_trait::async_trait]
 impl KeyWrapper for TransitKek {
     fn describe(&self) -> String {
-        format!("transit:{}/v1/{}/keys/{}", self.address, self.mount, self.key)
+        format!(
+            "transit:{}/v1/{}/keys/{}",
+            self.address, self.mount, self.key
+        )
     }
 
     async fn wrap(&self, data_key: &[u8; 32]) -> Result<Vec<u8>, SecretsError> {
         let b64 = Zeroizing::new(B64.encode(data_key));
-        let res =
-            vaultrs::transit::data::encrypt(&self.client, &self.mount, &self.key, &b64, None)
-                .await
-                .map_err(|e| backend_error(&self.address, e))?;
+        let res = vaultrs::transit::data::encrypt(&self.client, &self.mount, &self.key, &b64, None)
+            .await
+            .map_err(|e| backend_error(&self.address, e))?;
         Ok(res.ciphertext.into_bytes())
     }
 

@@ -18,15 +18,25 @@ async fn contract(store: &dyn SecretStore, prefix: &str) {
     let name = format!("{prefix}/db/password");
     let other = format!("{prefix}/api/token");
     let missing = store.get(&name, None).await.unwrap_err();
-    assert!(matches!(missing, SecretsError::NotFound { .. }), "{missing}");
+    assert!(
+        matches!(missing, SecretsError::NotFound { .. }),
+        "{missing}"
+    );
 
     let v1 = store.put(&name, "first".into()).await.unwrap();
-    let v2 = store.put(&name, b"second\x00\xff".as_slice().into()).await.unwrap();
+    let v2 = store
+        .put(&name, b"second\x00\xff".as_slice().into())
+        .await
+        .unwrap();
     assert_ne!(v1, v2, "each put is a new version");
     store.put(&other, "t".into()).await.unwrap();
 
     let latest = store.get(&name, None).await.unwrap();
-    assert_eq!(latest.value.expose(), b"second\x00\xff", "binary values round-trip");
+    assert_eq!(
+        latest.value.expose(),
+        b"second\x00\xff",
+        "binary values round-trip"
+    );
     assert_eq!(latest.version, v2);
     let old = store.get(&name, Some(&v1)).await.unwrap();
     assert_eq!(old.value.expose(), b"first");
@@ -35,15 +45,24 @@ async fn contract(store: &dyn SecretStore, prefix: &str) {
         store.list(&format!("{prefix}/")).await.unwrap(),
         [other.clone(), name.clone()]
     );
-    assert_eq!(store.list(&format!("{prefix}/db")).await.unwrap(), [name.clone()]);
+    assert_eq!(
+        store.list(&format!("{prefix}/db")).await.unwrap(),
+        [name.clone()]
+    );
 
     store.delete(&name).await.unwrap();
     assert!(matches!(
         store.get(&name, None).await,
         Err(SecretsError::NotFound { .. })
     ));
-    assert!(matches!(store.delete(&name).await, Err(SecretsError::NotFound { .. })));
-    assert_eq!(store.list(&format!("{prefix}/")).await.unwrap(), [other.clone()]);
+    assert!(matches!(
+        store.delete(&name).await,
+        Err(SecretsError::NotFound { .. })
+    ));
+    assert_eq!(
+        store.list(&format!("{prefix}/")).await.unwrap(),
+        [other.clone()]
+    );
 
     // Bad names are refused before anything is sent.
     assert!(matches!(
@@ -68,7 +87,10 @@ async fn local_store_contract_and_file_properties() {
     let store = LocalFileStore::open(&path, key.clone()).unwrap();
     contract(&store, "t").await;
 
-    store.put("ca/root", "TOP-SECRET-VALUE".into()).await.unwrap();
+    store
+        .put("ca/root", "TOP-SECRET-VALUE".into())
+        .await
+        .unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the store file is private");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -87,7 +109,10 @@ async fn local_store_contract_and_file_properties() {
 
     // A second handle (another process would do the same) sees the data.
     let again = LocalFileStore::open(&path, key).unwrap();
-    assert_eq!(again.get("ca/root", None).await.unwrap().value.expose(), b"again");
+    assert_eq!(
+        again.get("ca/root", None).await.unwrap().value.expose(),
+        b"again"
+    );
 }
 
 #[tokio::test]
@@ -111,9 +136,8 @@ async fn local_store_wrong_key_and_corruption_are_clear_errors_and_lose_nothing(
 #[tokio::test]
 async fn local_store_concurrent_writers_get_distinct_versions() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        LocalFileStore::open(dir.path().join("s.json"), MasterKey::generate()).unwrap(),
-    );
+    let store =
+        Arc::new(LocalFileStore::open(dir.path().join("s.json"), MasterKey::generate()).unwrap());
     let tasks: Vec<_> = (0..16)
         .map(|i| {
             let s = store.clone();
@@ -178,15 +202,14 @@ async fn openbao_kv_v2_contract() {
 async fn openbao_errors_are_clear() {
     let (addr, _token) = bao();
     // Wrong token: the server's refusal, named.
-    let store = palisade_secrets::VaultKv::new(&VaultOptions::new(&addr, "wrong-token"), "secret")
-        .unwrap();
+    let store =
+        palisade_secrets::VaultKv::new(&VaultOptions::new(&addr, "wrong-token"), "secret").unwrap();
     let err = store.get("a", None).await.unwrap_err();
     assert!(matches!(err, SecretsError::Backend { .. }), "{err}");
     assert!(err.to_string().contains("403"), "{err}");
     // Unreachable server.
     let dead = format!("http://127.0.0.1:{}", support::closed_port());
-    let store =
-        palisade_secrets::VaultKv::new(&VaultOptions::new(&dead, "t"), "secret").unwrap();
+    let store = palisade_secrets::VaultKv::new(&VaultOptions::new(&dead, "t"), "secret").unwrap();
     let err = store.put("a", "v".into()).await.unwrap_err();
     assert!(matches!(err, SecretsError::Backend { .. }), "{err}");
     assert!(err.to_string().contains(&dead), "{err}");
@@ -197,17 +220,25 @@ async fn openbao_transit_envelope_encryption() {
     let (addr, token) = bao();
     let opts = VaultOptions::new(&addr, token.as_str());
     let key_name = unique("kek");
-    let kek = TransitKek::connect(&opts, "transit", &key_name).await.unwrap();
+    let kek = TransitKek::connect(&opts, "transit", &key_name)
+        .await
+        .unwrap();
     let blob = seal(&kek, b"-----BEGIN PRIVATE KEY-----", "ca/intermediate")
         .await
         .unwrap();
     assert!(blob.kek.starts_with("transit:"), "{}", blob.kek);
     let wrapped = String::from_utf8(
-        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &blob.wrapped_key)
-            .unwrap(),
+        base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            &blob.wrapped_key,
+        )
+        .unwrap(),
     )
     .unwrap();
-    assert!(wrapped.starts_with("vault:v1:"), "the data key is wrapped by Transit");
+    assert!(
+        wrapped.starts_with("vault:v1:"),
+        "the data key is wrapped by Transit"
+    );
     let plain = open_sealed(&kek, &blob, "ca/intermediate").await.unwrap();
     assert_eq!(&plain[..], b"-----BEGIN PRIVATE KEY-----");
 
@@ -215,7 +246,9 @@ async fn openbao_transit_envelope_encryption() {
     let other = TransitKek::connect(&opts, "transit", &unique("other"))
         .await
         .unwrap();
-    let err = open_sealed(&other, &blob, "ca/intermediate").await.unwrap_err();
+    let err = open_sealed(&other, &blob, "ca/intermediate")
+        .await
+        .unwrap_err();
     assert!(matches!(err, SecretsError::WrongKey(_)), "{err}");
     let local = LocalKek::new(&MasterKey::generate());
     assert!(open_sealed(&local, &blob, "ca/intermediate").await.is_err());
@@ -234,7 +267,9 @@ async fn openbao_transit_envelope_encryption() {
     .await
     .unwrap();
     assert_eq!(
-        &open_sealed(kek2.as_ref(), &blob, "ca/intermediate").await.unwrap()[..],
+        &open_sealed(kek2.as_ref(), &blob, "ca/intermediate")
+            .await
+            .unwrap()[..],
         b"-----BEGIN PRIVATE KEY-----"
     );
 }

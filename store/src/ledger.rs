@@ -130,8 +130,7 @@ pub trait CertLedger: Send + Sync + 'static {
 
     /// Marks a certificate revoked. Returns false if no such serial exists;
     /// revoking twice keeps the first time and reason.
-    async fn revoke_cert(&self, serial: &str, reason: &str, at: &str)
-        -> Result<bool, StoreError>;
+    async fn revoke_cert(&self, serial: &str, reason: &str, at: &str) -> Result<bool, StoreError>;
 
     /// Entries of `issuer_id` that are revoked and not expired before
     /// `not_after_min` (for the CRL).
@@ -331,18 +330,17 @@ impl CertLedger for SqliteLedger {
         if let Some(t) = &filter.expires_after {
             q = q.bind(t);
         }
-        let limit = if filter.limit == 0 { 1000 } else { filter.limit };
+        let limit = if filter.limit == 0 {
+            1000
+        } else {
+            filter.limit
+        };
         q = q.bind(i64::from(limit));
         let rows = q.fetch_all(&self.pool).await?;
         rows.iter().map(cert_from_row).collect()
     }
 
-    async fn revoke_cert(
-        &self,
-        serial: &str,
-        reason: &str,
-        at: &str,
-    ) -> Result<bool, StoreError> {
+    async fn revoke_cert(&self, serial: &str, reason: &str, at: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let exists = sqlx::query("SELECT 1 FROM ca_certificates WHERE serial = ?")
             .bind(serial)
@@ -499,11 +497,20 @@ mod tests {
         // Completing twice is refused.
         assert!(l.write_batch(&[], &[done]).await.is_err());
 
-        assert!(l.revoke_cert("01", "keyCompromise", "2026-01-01T00:30:00Z").await.unwrap());
-        assert!(!l.revoke_cert("ff", "keyCompromise", "2026-01-01T00:30:00Z").await.unwrap());
+        assert!(l
+            .revoke_cert("01", "keyCompromise", "2026-01-01T00:30:00Z")
+            .await
+            .unwrap());
+        assert!(!l
+            .revoke_cert("ff", "keyCompromise", "2026-01-01T00:30:00Z")
+            .await
+            .unwrap());
         let revoked = l.revoked_certs("i1", "2026-01-01T00:00:00Z").await.unwrap();
         assert_eq!(revoked.len(), 1);
-        assert_eq!(revoked[0].revocation_reason.as_deref(), Some("keyCompromise"));
+        assert_eq!(
+            revoked[0].revocation_reason.as_deref(),
+            Some("keyCompromise")
+        );
         let listed = l
             .list_certs(&CertFilter {
                 statuses: vec!["revoked".into()],
@@ -522,9 +529,25 @@ mod tests {
             used_at: None,
         };
         l.put_join_token(&t).await.unwrap();
-        assert!(l.burn_join_token("h", "2026-01-01T02:00:00Z").await.unwrap().is_none(), "expired");
-        assert!(l.burn_join_token("h", "2026-01-01T00:10:00Z").await.unwrap().is_some());
-        assert!(l.burn_join_token("h", "2026-01-01T00:11:00Z").await.unwrap().is_none(), "burnt");
+        assert!(
+            l.burn_join_token("h", "2026-01-01T02:00:00Z")
+                .await
+                .unwrap()
+                .is_none(),
+            "expired"
+        );
+        assert!(l
+            .burn_join_token("h", "2026-01-01T00:10:00Z")
+            .await
+            .unwrap()
+            .is_some());
+        assert!(
+            l.burn_join_token("h", "2026-01-01T00:11:00Z")
+                .await
+                .unwrap()
+                .is_none(),
+            "burnt"
+        );
 
         let a = l.next_crl_number("i1", "t").await.unwrap();
         let b = l.next_crl_number("i1", "t").await.unwrap();

@@ -27,8 +27,7 @@ use std::sync::Arc;
 
 pub use error::StoreError;
 pub use ledger::{
-    CertCompletion, CertFilter, CertLedger, CertRecord, IssuerRecord, JoinTokenRecord,
-    SqliteLedger,
+    CertCompletion, CertFilter, CertLedger, CertRecord, IssuerRecord, JoinTokenRecord, SqliteLedger,
 };
 pub use model::{ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord};
 pub use sqlite::SqliteStore;

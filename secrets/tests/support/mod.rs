@@ -24,7 +24,9 @@ pub fn service(name: &str) -> HashMap<String, String> {
     if let Some(env) = started.get(name) {
         return env.clone();
     }
-    let script = repo_root().join("scripts/services").join(format!("{name}.sh"));
+    let script = repo_root()
+        .join("scripts/services")
+        .join(format!("{name}.sh"));
     let out = Command::new("bash")
         .arg(&script)
         .env("PALISADE_TEST_PARENT_PID", std::process::id().to_string())
