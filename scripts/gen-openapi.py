@@ -84,7 +84,9 @@ spec = {
           "evaluations": {"type": "array", "items": {"type": "object", "properties": {
               "subject": ref("Entity"), "action": ref("Action"), "resource": ref("Entity"), "context": {"type": "object"}}}},
           "options": {"type": "object", "properties": {"evaluations_semantic": {"enum": ["execute_all", "deny_on_first_deny", "permit_on_first_permit"]}}}}},
-      "EvaluationsResponse": {"type": "object", "properties": {"evaluations": {"type": "array", "items": ref("EvaluationResponse")}}},
+      "EvaluationsResponse": {"description": "One decision per item; a request without items is a single evaluation and gets a single response.",
+          "oneOf": [{"type": "object", "required": ["evaluations"], "properties": {"evaluations": {"type": "array", "items": ref("EvaluationResponse")}}},
+                    ref("EvaluationResponse")]},
       "SearchRequest": {"type": "object", "properties": {
           "subject": ref("Entity"), "action": ref("Action"), "resource": ref("Entity"), "context": {"type": "object"},
           "page": {"type": "object", "properties": {"token": {"type": "string"}, "limit": {"type": "integer", "minimum": 1}}}}},

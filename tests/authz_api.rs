@@ -412,12 +412,27 @@ fn batch_semantics_defaults_and_failing_items() {
         assert!(mixed["evaluations"][i]["context"].get("error").is_none());
     }
 
-    // Without items, the defaults are one evaluation.
+    // Without items, the request is a single evaluation (AuthZEN 1.0 keeps
+    // this backwards compatible): the answer has the single-evaluation shape.
     let single = s
         .post(path, &authzen("User:carol", "read", "Document:handbook"))
         .expect(200)
         .json();
-    assert_eq!(decisions(&single), [true]);
+    assert_eq!(single["decision"], true, "{single}");
+    assert!(single.get("evaluations").is_none(), "{single}");
+    let empty = s
+        .post(
+            path,
+            &json!({
+                "subject": entity("User:carol"),
+                "action": { "name": "delete" },
+                "resource": entity("Document:handbook"),
+                "evaluations": [],
+            }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(empty["decision"], false, "{empty}");
     // ... and then they must be complete.
     s.post(
         path,

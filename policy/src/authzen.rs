@@ -21,6 +21,7 @@ use cedar_policy::{EntityId, EntityTypeName, EntityUid};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::json_shape::{object, optional_object, optional_objects};
 use crate::version::PolicyVersion;
 
 /// An AuthZEN subject or resource.
@@ -51,10 +52,13 @@ pub struct AuthzenAction {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct EvaluationRequest {
     /// Who.
+    #[serde(deserialize_with = "object")]
     pub subject: AuthzenEntity,
     /// Does what.
+    #[serde(deserialize_with = "object")]
     pub action: AuthzenAction,
     /// To what.
+    #[serde(deserialize_with = "object")]
     pub resource: AuthzenEntity,
     /// Under which circumstances.
     #[serde(default)]
@@ -65,13 +69,13 @@ pub struct EvaluationRequest {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct EvaluationItem {
     /// Overrides the default subject.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub subject: Option<AuthzenEntity>,
     /// Overrides the default action.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub action: Option<AuthzenAction>,
     /// Overrides the default resource.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub resource: Option<AuthzenEntity>,
     /// Overrides the default context.
     #[serde(default)]
@@ -103,22 +107,22 @@ pub struct EvaluationsOptions {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct EvaluationsRequest {
     /// Default subject.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub subject: Option<AuthzenEntity>,
     /// Default action.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub action: Option<AuthzenAction>,
     /// Default resource.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub resource: Option<AuthzenEntity>,
     /// Default context.
     #[serde(default)]
     pub context: Option<Map<String, Value>>,
     /// The items.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_objects")]
     pub evaluations: Option<Vec<EvaluationItem>>,
     /// Options.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub options: Option<EvaluationsOptions>,
 }
 
@@ -147,19 +151,19 @@ pub struct PageRequest {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct SearchRequest {
     /// The subject (only its `type` in a subject search; absent in none).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub subject: Option<AuthzenEntity>,
     /// The action (absent in an action search).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub action: Option<AuthzenAction>,
     /// The resource (only its `type` in a resource search).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub resource: Option<AuthzenEntity>,
     /// The context.
     #[serde(default)]
     pub context: Option<Map<String, Value>>,
     /// Pagination.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub page: Option<PageRequest>,
 }
 

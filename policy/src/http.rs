@@ -169,12 +169,15 @@ fn error_response(status: StatusCode, message: &str) -> Response {
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|e| {
-        error_response(
-            StatusCode::BAD_REQUEST,
-            &format!("invalid request body: {e}"),
-        )
-    })
+    let mut decoder = serde_json::Deserializer::from_slice(body);
+    crate::json_shape::object(&mut decoder)
+        .and_then(|v| decoder.end().map(|()| v))
+        .map_err(|e| {
+            error_response(
+                StatusCode::BAD_REQUEST,
+                &format!("invalid request body: {e}"),
+            )
+        })
 }
 
 async fn authzen_evaluation(

@@ -74,6 +74,7 @@ pub struct CedarRequest {
 #[derive(Debug, Clone, Deserialize)]
 pub struct CedarBatchRequest {
     /// The requests, answered in order.
+    #[serde(deserialize_with = "crate::json_shape::objects")]
     pub requests: Vec<CedarRequest>,
 }
 
@@ -326,7 +327,8 @@ impl DecisionPoint {
         let items = match &req.evaluations {
             Some(items) if !items.is_empty() => items,
             _ => {
-                // No items: the request is a single evaluation of the defaults.
+                // No items: AuthZEN 1.0 makes this a single evaluation of the
+                // defaults, answered exactly as `/access/v1/evaluation` would.
                 let single = EvaluationRequest {
                     subject: req
                         .subject
@@ -343,7 +345,7 @@ impl DecisionPoint {
                     context: req.context.clone(),
                 };
                 let (r, _) = self.authzen_evaluation(request_id, &single);
-                return Ok(json!({ "evaluations": [r] }));
+                return serde_json::to_value(r).map_err(|e| BadRequest(e.to_string()));
             }
         };
         if items.len() > self.limits.max_batch {

@@ -26,10 +26,14 @@ use time::OffsetDateTime;
 use crate::bundle::{PolicyBundle, SourceFile};
 use crate::diagnostic::Diagnostic;
 use crate::error::PolicyError;
+use crate::nesting::{self, Syntax};
 
 /// Past this many store entities, a request-scoped slice gives up and the
 /// request is evaluated on a full merged copy (correct, just slower).
 const MAX_SLICE: usize = 50_000;
+/// Stack of the thread that runs Cedar's parser and validator. Address space
+/// only: pages are committed as the recursion touches them.
+const COMPILE_STACK_BYTES: usize = 256 * 1024 * 1024;
 
 /// What to do when a policy fails to evaluate (for example an overflow, or an
 /// attribute missing from an entity in a store without a schema).
@@ -116,7 +120,35 @@ struct LinkSpec {
 impl PolicyVersion {
     /// Parses, links and validates a bundle. Nothing is returned unless the
     /// whole bundle is valid; every problem found is reported at once.
+    ///
+    /// Text nested deeper than Cedar's recursive parser can take is refused
+    /// with a diagnostic before Cedar sees it, and the parser itself runs on a
+    /// dedicated thread with a large stack: no bundle can abort the process.
     pub fn compile(bundle: PolicyBundle, on_error: OnEvaluationError) -> Result<Self, PolicyError> {
+        let mut problems: Vec<Diagnostic> = bundle
+            .policies
+            .iter()
+            .filter_map(|f| nesting::check(&f.name, &f.text, Syntax::Policy))
+            .collect();
+        if let Some(f) = bundle.schema.as_ref().filter(|_| !bundle.schema_is_json()) {
+            problems.extend(nesting::check(&f.name, &f.text, Syntax::Schema));
+        }
+        if !problems.is_empty() {
+            return Err(PolicyError::Invalid(problems));
+        }
+        std::thread::Builder::new()
+            .name("policy-compile".into())
+            .stack_size(COMPILE_STACK_BYTES)
+            .spawn(move || Self::compile_checked(bundle, on_error))
+            .map_err(|e| PolicyError::Config(format!("cannot start the policy compiler: {e}")))?
+            .join()
+            .map_err(|_| PolicyError::Config("the policy compiler panicked".into()))?
+    }
+
+    fn compile_checked(
+        bundle: PolicyBundle,
+        on_error: OnEvaluationError,
+    ) -> Result<Self, PolicyError> {
         let mut problems = Vec::new();
         let schema = compile_schema(&bundle, &mut problems);
         let (mut policies, origin) = compile_policies(&bundle.policies, &mut problems);
