@@ -1,0 +1,145 @@
+//! Reports: a terminal table, Trivy-like JSON, SARIF 2.1.0 for code scanning, and CycloneDX 1.5.
+
+mod cyclonedx;
+mod json;
+mod sarif;
+mod table;
+
+use serde::Serialize;
+
+use crate::inventory::{Inventory, LayerInfo};
+use crate::vulndb::matching::Finding;
+
+pub use json::{read_json_report, JsonReport};
+
+/// What kind of thing was scanned (Trivy's `ArtifactType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArtifactType {
+    /// A container image.
+    ContainerImage,
+    /// A source tree.
+    Filesystem,
+    /// An unpacked root filesystem.
+    Rootfs,
+    /// An SBOM.
+    Cyclonedx,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Human-readable table.
+    Table,
+    /// Trivy-like JSON.
+    Json,
+    /// SARIF 2.1.0.
+    Sarif,
+    /// CycloneDX 1.5 JSON (inventory plus vulnerabilities).
+    CycloneDx,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "table" => Format::Table,
+            "json" => Format::Json,
+            "sarif" => Format::Sarif,
+            "cyclonedx" | "cyclonedx-json" => Format::CycloneDx,
+            o => {
+                return Err(format!(
+                    "unknown format {o:?} (table, json, sarif, cyclonedx)"
+                ))
+            }
+        })
+    }
+}
+
+/// A finding that the gate suppressed, with why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Suppressed {
+    /// The finding.
+    pub finding: Finding,
+    /// Why (ignore file reason, VEX justification, ignore-unfixed).
+    pub reason: String,
+}
+
+/// Everything a report shows.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// What was scanned, as the user named it.
+    pub artifact_name: String,
+    /// Kind of artifact.
+    pub artifact_type: ArtifactType,
+    /// Image config digest, when an image.
+    pub image_id: String,
+    /// Layers, when an image.
+    pub layers: Vec<LayerInfo>,
+    /// What is installed.
+    pub inventory: Inventory,
+    /// Findings (after the gate's suppressions, if any).
+    pub findings: Vec<Finding>,
+    /// Findings the gate suppressed.
+    pub suppressed: Vec<Suppressed>,
+    /// Warnings (skipped files, unsupported OS, ...).
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    /// Renders the report.
+    pub fn render(&self, format: Format) -> String {
+        match format {
+            Format::Table => table::render(self),
+            Format::Json => json::render(self),
+            Format::Sarif => sarif::render(self),
+            Format::CycloneDx => cyclonedx::render(self, true),
+        }
+    }
+
+    /// The inventory alone as a CycloneDX SBOM.
+    pub fn sbom(&self) -> String {
+        cyclonedx::render(self, false)
+    }
+
+    /// Targets as Trivy groups them: the OS packages, then one per lockfile / manifest / binary.
+    pub(crate) fn targets(&self) -> Vec<(String, &'static str, String, Vec<&Finding>)> {
+        let mut out: Vec<(String, &'static str, String, Vec<&Finding>)> = Vec::new();
+        let os_target = match &self.inventory.os {
+            Some(os) => format!("{} ({} {})", self.artifact_name, os.family, os.version),
+            None => self.artifact_name.clone(),
+        };
+        let os_type = self
+            .inventory
+            .os
+            .as_ref()
+            .map(|o| o.family.clone())
+            .unwrap_or_default();
+        if self.inventory.os.is_some() || self.findings.iter().any(|f| f.kind.is_os()) {
+            out.push((
+                os_target,
+                "os-pkgs",
+                os_type,
+                self.findings.iter().filter(|f| f.kind.is_os()).collect(),
+            ));
+        }
+        let mut paths: Vec<(String, &'static str)> = self
+            .inventory
+            .packages
+            .iter()
+            .filter(|p| !p.kind.is_os())
+            .map(|p| (p.path.clone(), p.kind.trivy_type()))
+            .collect();
+        paths.sort();
+        paths.dedup();
+        for (path, ty) in paths {
+            let fs: Vec<&Finding> = self
+                .findings
+                .iter()
+                .filter(|f| !f.kind.is_os() && f.pkg_path == path && f.kind.trivy_type() == ty)
+                .collect();
+            out.push((path, "lang-pkgs", ty.to_string(), fs));
+        }
+        out
+    }
+}
