@@ -107,6 +107,21 @@ pub(crate) fn normalize(raw: &[u8]) -> Option<String> {
     Some(parts.join("/"))
 }
 
+/// The same analysis seen at another path (a hard link or symlink): packages name the path they were found at.
+fn relocate(a: Analysis, path: &str) -> Analysis {
+    match a {
+        Analysis::Packages(ps) => Analysis::Packages(
+            ps.into_iter()
+                .map(|mut p| {
+                    p.path = path.to_string();
+                    p
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// What the layers add up to: analyses and symlinks by path, with the layer that put them there.
 #[derive(Debug, Default)]
 pub(crate) struct Tree {
@@ -213,7 +228,8 @@ impl Tree {
         self.results.remove(path);
         self.symlinks.remove(path);
         if let Some((_, a)) = self.results.get(target).cloned() {
-            self.results.insert(path.to_string(), (layer, a));
+            self.results
+                .insert(path.to_string(), (layer, relocate(a, path)));
         }
     }
 
@@ -353,6 +369,7 @@ impl Tree {
             match self.resolve(&link) {
                 Some(t) => {
                     if let Some((l, a)) = self.results.get(&t).cloned() {
+                        let a = relocate(a, &link);
                         self.results.insert(link, (l, a));
                     }
                 }

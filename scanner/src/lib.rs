@@ -39,11 +39,14 @@ pub mod inventory;
 pub mod layers;
 pub mod report;
 pub mod sbom;
+pub mod scan;
+mod settings;
 pub mod version;
 pub mod vulndb;
 
 pub use image::scan_source_tree;
 pub use inventory::{Inventory, OsInfo, Package, PackageKind};
+pub use settings::ScannerSettings;
 pub use vulndb::matching::{detect, Finding};
 pub use vulndb::schema::{Severity, Status};
 pub use vulndb::{DbError, VulnDb};

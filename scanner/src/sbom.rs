@@ -157,6 +157,8 @@ fn walk(cs: &[Component], depth: usize, inv: &mut Inventory) {
                     PackageKind::GoModule if !p.namespace.is_empty() => {
                         format!("{}/{}", p.namespace, p.name)
                     }
+                    // pypi purls carry the normalised name; the component keeps the distribution's spelling.
+                    PackageKind::Pip if !c.name.is_empty() => c.name.clone(),
                     _ => p.name.clone(),
                 };
                 let version = if p.version.is_empty() {
@@ -177,9 +179,15 @@ fn walk(cs: &[Component], depth: usize, inv: &mut Inventory) {
                 }
                 for prop in &c.properties {
                     match prop.name.as_str() {
-                        "aquasecurity:trivy:SrcName" => pkg.src_name = prop.value.clone(),
-                        "aquasecurity:trivy:SrcVersion" => pkg.src_version = prop.value.clone(),
-                        "aquasecurity:trivy:FilePath" | "syft:location:0:path" => {
+                        "aquasecurity:trivy:SrcName"
+                        | "syft:metadata:source"
+                        | "palisade:SrcName" => pkg.src_name = prop.value.clone(),
+                        "aquasecurity:trivy:SrcVersion"
+                        | "syft:metadata:sourceVersion"
+                        | "palisade:SrcVersion" => pkg.src_version = prop.value.clone(),
+                        "aquasecurity:trivy:FilePath"
+                        | "syft:location:0:path"
+                        | "palisade:FilePath" => {
                             pkg.path = prop.value.trim_start_matches('/').to_string()
                         }
                         _ => {}

@@ -102,6 +102,58 @@ impl Report {
         cyclonedx::render(self, false)
     }
 
+    /// A report read back from its JSON form (for `palisade gate`): findings and metadata, no package list.
+    pub fn from_json(j: JsonReport) -> Report {
+        let artifact_type = match j.artifact_type.as_str() {
+            "filesystem" => ArtifactType::Filesystem,
+            "rootfs" => ArtifactType::Rootfs,
+            "cyclonedx" => ArtifactType::Cyclonedx,
+            _ => ArtifactType::ContainerImage,
+        };
+        let os = j.metadata.os.map(|o| crate::inventory::OsInfo {
+            family: o.family,
+            version: o.name,
+        });
+        let layers: Vec<LayerInfo> = j
+            .metadata
+            .layers
+            .into_iter()
+            .enumerate()
+            .map(|(index, l)| LayerInfo {
+                index,
+                digest: l.digest,
+                diff_id: l.diff_id,
+                created_by: String::new(),
+            })
+            .collect();
+        Report {
+            artifact_name: j.artifact_name,
+            artifact_type,
+            image_id: j.metadata.image_id,
+            inventory: Inventory {
+                os,
+                ..Inventory::default()
+            },
+            findings: j
+                .results
+                .into_iter()
+                .flat_map(|r| r.vulnerabilities)
+                .map(|mut f| {
+                    if let Some(l) = f.layer.as_mut() {
+                        l.index = layers
+                            .iter()
+                            .position(|x| x.diff_id == l.diff_id)
+                            .unwrap_or(0);
+                    }
+                    f
+                })
+                .collect(),
+            layers,
+            suppressed: vec![],
+            warnings: vec![],
+        }
+    }
+
     /// Targets as Trivy groups them: the OS packages, then one per lockfile / manifest / binary.
     pub(crate) fn targets(&self) -> Vec<(String, &'static str, String, Vec<&Finding>)> {
         let mut out: Vec<(String, &'static str, String, Vec<&Finding>)> = Vec::new();
@@ -129,6 +181,12 @@ impl Report {
             .iter()
             .filter(|p| !p.kind.is_os())
             .map(|p| (p.path.clone(), p.kind.trivy_type()))
+            .chain(
+                self.findings
+                    .iter()
+                    .filter(|f| !f.kind.is_os())
+                    .map(|f| (f.pkg_path.clone(), f.kind.trivy_type())),
+            )
             .collect();
         paths.sort();
         paths.dedup();

@@ -182,3 +182,208 @@ pub fn run_script(rel: &str, args: &[&str]) -> BTreeMap<String, String> {
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect()
 }
+
+/// The cached real Debian test image (built by scripts/testdata/scanner-image.sh on first use).
+pub fn test_image() -> BTreeMap<String, String> {
+    static ONCE: std::sync::OnceLock<BTreeMap<String, String>> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| run_script("scripts/testdata/scanner-image.sh", &[]))
+        .clone()
+}
+
+/// One installed Debian package as `dpkg-query` (the oracle) reports it.
+#[derive(Debug, Clone)]
+pub struct DebPkg {
+    pub name: String,
+    pub version: String,
+    pub src: String,
+    pub src_version: String,
+}
+
+/// The image's packages according to dpkg itself.
+pub fn dpkg_query(rootfs: &str) -> Vec<DebPkg> {
+    let out = std::process::Command::new("dpkg-query")
+        .arg(format!("--admindir={rootfs}/var/lib/dpkg"))
+        .args([
+            "-W",
+            "-f",
+            "${Package}\t${Version}\t${source:Package}\t${source:Version}\t${db:Status-Abbrev}\n",
+        ])
+        .output()
+        .expect("dpkg-query is required");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| l.ends_with("ii "))
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            DebPkg {
+                name: f[0].into(),
+                version: f[1].into(),
+                src: f[2].into(),
+                src_version: f[3].into(),
+            }
+        })
+        .collect()
+}
+
+/// The scanner's test database: Trivy's fixtures plus advisories for packages really in the Debian image.
+pub fn image_db(dir: &Path, pkgs: &[DebPkg]) -> PathBuf {
+    use serde_json::json;
+    let zlib = pkgs
+        .iter()
+        .find(|p| p.src == "zlib")
+        .expect("zlib in the image");
+    let mut spec = DbSpec::from_fixtures();
+    let d = "debian 12";
+    spec.put(&["data-source"], d, json!({"ID": "debian", "Name": "Debian Security Tracker", "URL": "https://salsa.debian.org/security-tracker-team/security-tracker"}));
+    // glibc: fixed upstream in 2.37 (vulnerable), and an old fix (not vulnerable); package-specific LOW severity.
+    spec.put(
+        &[d, "glibc"],
+        "CVE-2099-1001",
+        json!({"FixedVersion": "2.37-1", "Severity": 1.0, "VendorIDs": ["DSA-9999-1"]}),
+    );
+    spec.put(
+        &[d, "glibc"],
+        "CVE-2010-1002",
+        json!({"FixedVersion": "2.28-1"}),
+    );
+    // util-linux: no fix, will_not_fix; every binary package of the source is affected.
+    spec.put(&[d, "util-linux"], "CVE-2099-1003", json!({"Status": 5}));
+    // libcap2: epochs: 1:2.67-1 is newer than 1:2.66-4..., 2.70-1 (epoch 0) is older.
+    spec.put(
+        &[d, "libcap2"],
+        "CVE-2099-1004",
+        json!({"FixedVersion": "1:2.67-1", "Status": 3.0}),
+    );
+    spec.put(
+        &[d, "libcap2"],
+        "CVE-2099-1005",
+        json!({"FixedVersion": "2.70-1"}),
+    );
+    // zlib: a ~ suffix sorts before the installed version, a + suffix after it.
+    spec.put(
+        &[d, "zlib"],
+        "CVE-2099-1006",
+        json!({"FixedVersion": format!("{}~bpo12+1", zlib.src_version)}),
+    );
+    spec.put(
+        &[d, "zlib"],
+        "CVE-2099-1007",
+        json!({"FixedVersion": format!("{}+deb12u99", zlib.src_version)}),
+    );
+    // bash: not affected: never reported.
+    spec.put(&[d, "bash"], "CVE-2099-1008", json!({"Status": 1}));
+    spec.put(&["vulnerability"], "CVE-2099-1001", json!({"Title": "glibc: test overflow", "VendorSeverity": {"nvd": 4, "debian": 3}, "CVSS": {"nvd": {"V3Score": 9.8, "V3Vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}}, "References": ["https://example.org/glibc"], "CweIDs": ["CWE-787"]}));
+    spec.put(
+        &["vulnerability"],
+        "CVE-2099-1003",
+        json!({"Title": "util-linux: test", "VendorSeverity": {"debian": 2.0, "nvd": 3.0}}),
+    );
+    spec.put(
+        &["vulnerability"],
+        "CVE-2099-1004",
+        json!({"Title": "libcap2: test", "VendorSeverity": {"nvd": 3}}),
+    );
+    spec.put(
+        &["vulnerability"],
+        "CVE-2099-1007",
+        json!({"Title": "zlib: test", "Severity": "CRITICAL", "VendorSeverity": null}),
+    );
+    let path = dir.join("trivy.db");
+    spec.write(&path);
+    std::fs::write(
+        dir.join("metadata.json"),
+        r#"{"Version":2,"NextUpdate":"2099-01-01T00:00:00Z","UpdatedAt":"2099-01-01T00:00:00Z","DownloadedAt":"2099-01-01T00:00:00Z"}"#,
+    )
+    .unwrap();
+    path
+}
+
+/// (id, package, installed, fixed, status, severity, severity source, layer index or None, path)
+pub type Row = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<usize>,
+    String,
+);
+
+/// The exact findings expected in the Debian image, derived from dpkg's own view of the packages.
+pub fn expected_os_rows(pkgs: &[DebPkg], layer: Option<usize>) -> Vec<Row> {
+    let zlib = pkgs.iter().find(|p| p.src == "zlib").unwrap();
+    let mut rows = Vec::new();
+    for p in pkgs {
+        let r = |id: &str, fixed: String, status: &str, sev: &str, src: &str| -> Row {
+            (
+                id.into(),
+                p.name.clone(),
+                p.version.clone(),
+                fixed,
+                status.into(),
+                sev.into(),
+                src.into(),
+                layer,
+                String::new(),
+            )
+        };
+        match p.src.as_str() {
+            "glibc" => rows.push(r(
+                "CVE-2099-1001",
+                "2.37-1".into(),
+                "fixed",
+                "LOW",
+                "debian",
+            )),
+            "util-linux" => rows.push(r(
+                "CVE-2099-1003",
+                String::new(),
+                "will_not_fix",
+                "MEDIUM",
+                "debian",
+            )),
+            "libcap2" => rows.push(r(
+                "CVE-2099-1004",
+                "1:2.67-1".into(),
+                "fixed",
+                "HIGH",
+                "nvd",
+            )),
+            "zlib" => rows.push(r(
+                "CVE-2099-1007",
+                format!("{}+deb12u99", zlib.src_version),
+                "fixed",
+                "CRITICAL",
+                "",
+            )),
+            _ => {}
+        }
+    }
+    rows.sort();
+    rows
+}
+
+pub fn rows(findings: &[palisade_scanner::Finding]) -> Vec<Row> {
+    let mut v: Vec<Row> = findings
+        .iter()
+        .map(|f| {
+            (
+                f.id.clone(),
+                f.pkg_name.clone(),
+                f.installed_version.clone(),
+                f.fixed_version.clone(),
+                f.status.0.as_str().to_string(),
+                f.severity.0.as_str().to_string(),
+                f.severity_source.clone(),
+                f.layer.as_ref().map(|l| l.index),
+                f.pkg_path.clone(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
