@@ -22,6 +22,10 @@ pub struct Config {
     pub authzen: AuthzenMapping,
     pub limits: DecisionLimits,
     pub decision_log: DecisionLogConfig,
+    /// Internal CA (`palisade ca`, CA routes of `palisade serve`).
+    pub ca: crate::cli::ca::CaSettings,
+    /// Secrets backend (`palisade secrets`, the CA's key-encryption key).
+    pub secrets: crate::cli::secrets::SecretsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -54,6 +58,8 @@ impl Default for Config {
             authzen: AuthzenMapping::default(),
             limits: DecisionLimits::default(),
             decision_log: DecisionLogConfig::default(),
+            ca: Default::default(),
+            secrets: Default::default(),
         }
     }
 }

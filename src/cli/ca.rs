@@ -1,0 +1,404 @@
+//! `palisade ca ...`: the internal CA from the shell (local administrator).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use palisade_ca::{
+    CaConfig, CertFilter, CertificateAuthority, IssuePolicy, IssueRequest, KeyAlgorithm, Requester,
+};
+use serde::Deserialize;
+
+use crate::config::Config;
+
+/// `[ca]` in the configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaSettings {
+    /// Trust domain (`example.org`).
+    pub trust_domain: String,
+    /// Key algorithm of new CA keys: p256, p384 or ed25519.
+    pub key_algorithm: KeyAlgorithm,
+    /// Key-encryption key sealing the CA keys: `local` (the local master key)
+    /// or `transit+http://HOST:PORT/MOUNT/KEY` (OpenBao/Vault Transit).
+    pub kek: String,
+    /// Default leaf lifetime, seconds.
+    pub leaf_ttl_seconds: u64,
+    /// Longest leaf lifetime a caller may request, seconds.
+    pub max_leaf_ttl_seconds: u64,
+    /// CRL lifetime (nextUpdate - thisUpdate), seconds.
+    pub crl_ttl_seconds: u64,
+    /// Cedar policy bundle deciding `ca:issue`; empty: the built-in policy.
+    pub policy_dir: Option<PathBuf>,
+}
+
+impl Default for CaSettings {
+    fn default() -> Self {
+        let d = CaConfig::default();
+        Self {
+            trust_domain: d.trust_domain,
+            key_algorithm: d.key_algorithm,
+            kek: "local".into(),
+            leaf_ttl_seconds: d.leaf_ttl.as_secs(),
+            max_leaf_ttl_seconds: d.max_leaf_ttl.as_secs(),
+            crl_ttl_seconds: d.crl_ttl.as_secs(),
+            policy_dir: None,
+        }
+    }
+}
+
+impl CaSettings {
+    pub fn ca_config(&self) -> CaConfig {
+        CaConfig {
+            trust_domain: self.trust_domain.clone(),
+            key_algorithm: self.key_algorithm,
+            leaf_ttl: Duration::from_secs(self.leaf_ttl_seconds),
+            max_leaf_ttl: Duration::from_secs(self.max_leaf_ttl_seconds),
+            crl_ttl: Duration::from_secs(self.crl_ttl_seconds),
+            ..CaConfig::default()
+        }
+    }
+
+    pub fn policy(&self) -> anyhow::Result<IssuePolicy> {
+        Ok(match &self.policy_dir {
+            Some(d) => IssuePolicy::from_dir(d)?,
+            None => IssuePolicy::builtin(),
+        })
+    }
+
+    pub async fn kek(
+        &self,
+        config: &Config,
+    ) -> anyhow::Result<Arc<dyn palisade_secrets::KeyWrapper>> {
+        let opts = config.secrets.open_options(config);
+        palisade_secrets::open_key_wrapper(&self.kek, &opts, &config.data_dir)
+            .await
+            .with_context(|| format!("CA key-encryption key `{}`", self.kek))
+    }
+
+    /// Opens the CA of this configuration (it must be initialized).
+    pub async fn open(&self, config: &Config) -> anyhow::Result<CertificateAuthority> {
+        let ledger = palisade_store::open_ledger(&config.store_url()).await?;
+        let kek = self.kek(config).await?;
+        Ok(CertificateAuthority::load(ledger, kek, self.ca_config(), self.policy()?).await?)
+    }
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum CaCommand {
+    /// Create the root and the online intermediate.
+    Init {
+        /// Trust domain (overrides ca.trust_domain).
+        #[arg(long)]
+        trust_domain: Option<String>,
+        /// p256 (default), p384 or ed25519.
+        #[arg(long)]
+        key_algorithm: Option<KeyAlgorithm>,
+        /// Write the root key here (mode 0600) instead of storing it: keep it offline.
+        #[arg(long)]
+        export_root_key: Option<PathBuf>,
+    },
+    /// Issue a certificate as the local administrator.
+    Issue {
+        /// The SPIFFE ID (default: the CSR's URI SAN).
+        #[arg(long)]
+        spiffe_id: Option<String>,
+        /// The workload's CSR (PEM); without it a P-256 key is generated.
+        #[arg(long)]
+        csr: Option<PathBuf>,
+        /// Extra DNS SANs.
+        #[arg(long = "dns")]
+        dns: Vec<String>,
+        /// Lifetime in seconds (default ca.leaf_ttl_seconds).
+        #[arg(long)]
+        ttl: Option<u64>,
+        /// Write the certificate chain (leaf, intermediate) here.
+        #[arg(long)]
+        out_cert: PathBuf,
+        /// Write the generated key here (mode 0600); required without --csr.
+        #[arg(long)]
+        out_key: Option<PathBuf>,
+    },
+    /// Join tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Revoke a certificate and regenerate the CRL.
+    Revoke {
+        serial: String,
+        /// RFC 5280 reason: unspecified, keyCompromise, superseded, ...
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+    },
+    /// List ledger entries.
+    List {
+        /// Only certificates expiring within this many seconds.
+        #[arg(long)]
+        expiring: Option<u64>,
+        /// Only revoked certificates.
+        #[arg(long)]
+        revoked: bool,
+        /// Only this SPIFFE ID.
+        #[arg(long)]
+        spiffe_id: Option<String>,
+        /// Output JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the active intermediate's CRL.
+    Crl {
+        /// DER to this file instead of PEM on standard output.
+        #[arg(long)]
+        der_out: Option<PathBuf>,
+    },
+    /// Print the trust bundle (PEM, or the SPIFFE JWKS bundle).
+    Bundle {
+        #[arg(long)]
+        jwks: bool,
+    },
+    /// Introduce a new intermediate (or, with --root, a new root and intermediate).
+    Rotate {
+        #[arg(long)]
+        root: bool,
+        /// The offline root key (PEM), when the root key is not stored.
+        #[arg(long)]
+        root_key: Option<PathBuf>,
+    },
+    /// Retire an issuer in `retiring` state (leaves the bundle / stops its CRL).
+    Retire {
+        issuer_id: String,
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TokenCommand {
+    /// Create a one-time join token bound to a SPIFFE ID.
+    Create {
+        #[arg(long)]
+        spiffe_id: String,
+        /// Validity in seconds.
+        #[arg(long, default_value_t = 600)]
+        ttl: u64,
+    },
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    palisade_secrets::write_atomic(path, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn write_public(path: &Path, text: &str) -> anyhow::Result<()> {
+    palisade_secrets::write_atomic(path, text.as_bytes())?;
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))?;
+    Ok(())
+}
+
+pub fn run(mut config: Config, cmd: CaCommand) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        match cmd {
+            CaCommand::Init {
+                trust_domain,
+                key_algorithm,
+                export_root_key,
+            } => {
+                if let Some(td) = trust_domain {
+                    config.ca.trust_domain = td;
+                }
+                if let Some(a) = key_algorithm {
+                    config.ca.key_algorithm = a;
+                }
+                let ledger = palisade_store::open_ledger(&config.store_url()).await?;
+                let kek = config.ca.kek(&config).await?;
+                let root_key = CertificateAuthority::init(
+                    ledger,
+                    kek,
+                    &config.ca.ca_config(),
+                    export_root_key.is_some(),
+                )
+                .await?;
+                if let (Some(path), Some(key)) = (&export_root_key, root_key) {
+                    write_private(path, key.expose())?;
+                    println!("root key written to {} (keep it offline)", path.display());
+                }
+                let ca = config.ca.open(&config).await?;
+                println!(
+                    "CA initialized for spiffe://{} (keys sealed under `{}`)",
+                    ca.config().trust_domain,
+                    config.ca.kek
+                );
+                print!("{}", ca.bundle_pem());
+            }
+            CaCommand::Issue {
+                spiffe_id,
+                csr,
+                dns,
+                ttl,
+                out_cert,
+                out_key,
+            } => {
+                let ca = config.ca.open(&config).await?;
+                if csr.is_none() && out_key.is_none() {
+                    anyhow::bail!("without --csr a key is generated: give --out-key FILE");
+                }
+                let csr_der = match &csr {
+                    Some(p) => {
+                        let text = std::fs::read_to_string(p)
+                            .with_context(|| format!("cannot read {}", p.display()))?;
+                        use rustls_pki_types::pem::PemObject as _;
+                        Some(
+                            rustls_pki_types::CertificateSigningRequestDer::from_pem_slice(
+                                text.as_bytes(),
+                            )
+                            .with_context(|| format!("{}: not a PEM CSR", p.display()))?
+                            .as_ref()
+                            .to_vec(),
+                        )
+                    }
+                    None => None,
+                };
+                let svid = ca
+                    .issue(
+                        IssueRequest {
+                            csr_der,
+                            spiffe_id,
+                            dns_names: dns,
+                            ip_addresses: Vec::new(),
+                            ttl: ttl.map(Duration::from_secs),
+                        },
+                        &Requester::Admin(whoami()),
+                    )
+                    .await?;
+                write_public(&out_cert, &svid.chain_pem)?;
+                if let (Some(p), Some(k)) = (&out_key, &svid.key_pem) {
+                    write_private(p, k.expose())?;
+                }
+                println!(
+                    "issued {} serial {} until {}",
+                    svid.spiffe_id, svid.serial, svid.not_after
+                );
+            }
+            CaCommand::Token(TokenCommand::Create { spiffe_id, ttl }) => {
+                let ca = config.ca.open(&config).await?;
+                let t = ca
+                    .create_join_token(&spiffe_id, Duration::from_secs(ttl), &whoami())
+                    .await?;
+                eprintln!(
+                    "join token for {} (one use, expires {}):",
+                    t.spiffe_id, t.expires_at
+                );
+                println!("{}", t.token.as_str());
+            }
+            CaCommand::Revoke { serial, reason } => {
+                let ca = config.ca.open(&config).await?;
+                ca.revoke(&serial, &reason).await?;
+                let crl = ca.crl().await?;
+                println!("revoked {serial} ({reason}); CRL number {}", crl.number);
+            }
+            CaCommand::List {
+                expiring,
+                revoked,
+                spiffe_id,
+                json,
+            } => {
+                let ca = config.ca.open(&config).await?;
+                let mut filter = CertFilter {
+                    spiffe_id,
+                    limit: 100_000,
+                    ..Default::default()
+                };
+                if revoked {
+                    filter.statuses = vec!["revoked".into()];
+                }
+                if let Some(s) = expiring {
+                    let now = time::OffsetDateTime::now_utc();
+                    let fmt = &time::format_description::well_known::Rfc3339;
+                    filter.expires_after = Some(now.replace_nanosecond(0)?.format(fmt)?);
+                    filter.expires_before = Some(
+                        (now + Duration::from_secs(s))
+                            .replace_nanosecond(0)?
+                            .format(fmt)?,
+                    );
+                    if !revoked {
+                        filter.statuses = vec!["issued".into()];
+                    }
+                }
+                let rows = ca.list(&filter).await?;
+                if json {
+                    for r in &rows {
+                        println!(
+                            "{}",
+                            serde_json::json!({
+                                "serial": r.serial, "spiffe_id": r.spiffe_id, "sans": r.sans,
+                                "status": r.status, "not_before": r.not_before,
+                                "not_after": r.not_after, "requester": r.requester,
+                                "public_key_sha256": r.public_key_hash,
+                                "revoked_at": r.revoked_at, "revocation_reason": r.revocation_reason,
+                            })
+                        );
+                    }
+                } else {
+                    println!("SERIAL\tSTATUS\tNOT_AFTER\tSPIFFE_ID\tREQUESTER");
+                    for r in &rows {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}",
+                            r.serial, r.status, r.not_after, r.spiffe_id, r.requester
+                        );
+                    }
+                }
+            }
+            CaCommand::Crl { der_out } => {
+                let ca = config.ca.open(&config).await?;
+                let crl = ca.crl().await?;
+                match der_out {
+                    Some(p) => write_public(&p, "")
+                        .and_then(|_| Ok(std::fs::write(&p, &crl.der)?))?,
+                    None => print!("{}", crl.pem),
+                }
+            }
+            CaCommand::Bundle { jwks } => {
+                let ca = config.ca.open(&config).await?;
+                if jwks {
+                    println!("{}", serde_json::to_string_pretty(&ca.bundle_jwks()?)?);
+                } else {
+                    print!("{}", ca.bundle_pem());
+                }
+            }
+            CaCommand::Rotate { root, root_key } => {
+                let ca = config.ca.open(&config).await?;
+                let id = if root {
+                    ca.rotate_root().await?
+                } else {
+                    let key = match &root_key {
+                        Some(p) => Some(zeroize::Zeroizing::new(
+                            std::fs::read_to_string(p)
+                                .with_context(|| format!("cannot read {}", p.display()))?,
+                        )),
+                        None => None,
+                    };
+                    ca.rotate_intermediate(key.as_deref().map(|s| s.as_str()))
+                        .await?
+                };
+                println!("new {} {id}", if root { "root" } else { "intermediate" });
+            }
+            CaCommand::Retire { issuer_id, force } => {
+                let ca = config.ca.open(&config).await?;
+                ca.retire(&issuer_id, force).await?;
+                println!("retired {issuer_id}");
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn whoami() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "cli".into())
+}
