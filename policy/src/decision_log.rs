@@ -137,7 +137,8 @@ pub struct DecisionEntry {
     pub latency_us: u64,
 }
 
-/// The canonical stored form of an entry (keys sorted through `Value`).
+/// The stored form of an entry, a JSON object. The chain hashes the exact
+/// text that is stored, so verification never depends on re-serializing.
 fn record_value(seq: i64, time: &str, e: DecisionEntry) -> Value {
     let mut m = serde_json::Map::new();
     m.insert("seq".into(), seq.into());

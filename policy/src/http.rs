@@ -130,8 +130,18 @@ pub fn router(pdp: Arc<DecisionPoint>, options: HttpOptions) -> Router {
 fn request_id(headers: &HeaderMap) -> Arc<str> {
     match headers.get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()) {
         Some(id) if !id.is_empty() && id.len() <= 256 => id.into(),
-        _ => uuid::Uuid::new_v4().to_string().into(),
+        _ => new_request_id(),
     }
+}
+
+/// A request id for a caller that sent none: a random per-process prefix and
+/// a counter, unique across replicas without a system call per request.
+fn new_request_id() -> Arc<str> {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string());
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{n:x}").into()
 }
 
 fn with_request_id(mut response: Response, id: &str) -> Response {
