@@ -22,10 +22,8 @@ pub struct Config {
     pub authzen: AuthzenMapping,
     pub limits: DecisionLimits,
     pub decision_log: DecisionLogConfig,
-    /// Internal CA (`palisade ca`, CA routes of `palisade serve`).
-    pub ca: crate::cli::ca::CaSettings,
-    /// Secrets backend (`palisade secrets`, the CA's key-encryption key).
-    pub secrets: crate::cli::secrets::SecretsSettings,
+    /// Vulnerability scanner (`palisade scan`, `palisade db`).
+    pub scanner: palisade_scanner::ScannerSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,8 +56,7 @@ impl Default for Config {
             authzen: AuthzenMapping::default(),
             limits: DecisionLimits::default(),
             decision_log: DecisionLogConfig::default(),
-            ca: Default::default(),
-            secrets: Default::default(),
+            scanner: palisade_scanner::ScannerSettings::default(),
         }
     }
 }
@@ -124,6 +121,12 @@ impl Config {
                 toml::Value::String(v.clone()).try_into().with_context(|| {
                     format!("PALISADE_DECISION_LOG_ON_OVERFLOW: `{v}` is not drop or deny")
                 })?;
+        }
+        if let Some(v) = env("PALISADE_SCANNER_DB_DIR") {
+            config.scanner.db_dir = Some(v.into());
+        }
+        if let Some(v) = env("PALISADE_SCANNER_DB_REPOSITORY") {
+            config.scanner.db_repository = v;
         }
         Ok(config)
     }

@@ -2,7 +2,7 @@
 pub mod audit;
 pub mod authorize;
 pub mod bench;
-pub mod ca;
+pub mod db;
 pub mod policy;
-pub mod secrets;
+pub mod scan;
 pub mod serve;
