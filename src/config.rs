@@ -22,7 +22,11 @@ pub struct Config {
     pub authzen: AuthzenMapping,
     pub limits: DecisionLimits,
     pub decision_log: DecisionLogConfig,
-    /// Vulnerability scanner (`palisade scan`, `palisade db`).
+    /// Internal CA (`palisade ca`, CA routes of `palisade serve`).
+    pub ca: crate::cli::ca::CaSettings,
+    /// Secrets backend (`palisade secrets`, the CA's key-encryption key).
+    pub secrets: crate::cli::secrets::SecretsSettings,
+    /// Vulnerability scanner (`palisade scan`, `palisade gate`, `palisade db`).
     pub scanner: palisade_scanner::ScannerSettings,
 }
 
@@ -56,6 +60,8 @@ impl Default for Config {
             authzen: AuthzenMapping::default(),
             limits: DecisionLimits::default(),
             decision_log: DecisionLogConfig::default(),
+            ca: Default::default(),
+            secrets: Default::default(),
             scanner: palisade_scanner::ScannerSettings::default(),
         }
     }
