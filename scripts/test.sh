@@ -12,12 +12,27 @@ command -v cargo >/dev/null || { echo "error: cargo (Rust toolchain) is required
 need_apt=()
 command -v promtool >/dev/null || need_apt+=(prometheus)   # promtool check metrics
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+# --- scanner (issue 4): test image build, registry, version oracles
+command -v debootstrap >/dev/null || need_apt+=(debootstrap)
+command -v umoci >/dev/null || need_apt+=(umoci)
+command -v skopeo >/dev/null || need_apt+=(skopeo)
+command -v docker-registry >/dev/null || need_apt+=(docker-registry)
+command -v rpm >/dev/null || need_apt+=(rpm)                # rpm.vercmp oracle
+command -v curl >/dev/null || need_apt+=(curl)
+command -v python3 >/dev/null || need_apt+=(python3)
+/usr/bin/python3 -c 'import packaging, venv' 2>/dev/null || need_apt+=(python3-packaging python3-venv)
+# --- end scanner
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
+
+# --- scanner (issue 4): build (or reuse the cached) Debian test image once, before the tests run in parallel
+log "scanner test image"
+bash scripts/testdata/scanner-image.sh >/dev/null
+# --- end scanner
 
 log "format"
 cargo fmt --all -- --check
