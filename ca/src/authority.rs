@@ -193,6 +193,9 @@ pub struct CertificateAuthority {
     state: RwLock<Arc<State>>,
     crls: RwLock<Vec<Crl>>,
     crl_lock: tokio::sync::Mutex<()>,
+    /// Bumped whenever the trust material or the revocation set changes.
+    revision: std::sync::atomic::AtomicU64,
+    revoked_seen: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for CertificateAuthority {
@@ -417,6 +420,8 @@ impl CertificateAuthority {
             state: RwLock::new(Arc::new(state)),
             crls: RwLock::new(Vec::new()),
             crl_lock: tokio::sync::Mutex::new(()),
+            revision: std::sync::atomic::AtomicU64::new(1),
+            revoked_seen: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -474,7 +479,44 @@ impl CertificateAuthority {
         let st = Self::load_state(self.ledger.as_ref(), self.kek.as_ref(), seq).await?;
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(st);
         self.crls.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.bump();
         Ok(())
+    }
+
+    fn bump(&self) {
+        self.revision
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Changes whenever the bundle, the signer or the revocation set
+    /// changes (TLS listeners rebuild their verifiers when it does).
+    pub fn revision(&self) -> u64 {
+        self.revision.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Picks up revocations made by another process (the CLI) on the same
+    /// ledger: when the set of revoked certificates changed, the CRLs are
+    /// regenerated and the revision bumped. Returns whether it changed.
+    pub async fn refresh_revocations(&self) -> Result<bool, CaError> {
+        let n = self
+            .ledger
+            .list_certs(&CertFilter {
+                statuses: vec!["revoked".into()],
+                limit: u32::MAX,
+                ..Default::default()
+            })
+            .await?
+            .len();
+        let before = self
+            .revoked_seen
+            .swap(n, std::sync::atomic::Ordering::SeqCst);
+        if before != n {
+            self.crls.write().unwrap_or_else(|e| e.into_inner()).clear();
+            self.crls().await?;
+            self.bump();
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     fn state(&self) -> Arc<State> {
@@ -907,6 +949,9 @@ impl CertificateAuthority {
         }
         self.crls.write().unwrap_or_else(|e| e.into_inner()).clear();
         self.crl().await?;
+        self.revoked_seen
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.bump();
         Ok(())
     }
 
