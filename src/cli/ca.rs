@@ -32,6 +32,16 @@ pub struct CaSettings {
     pub crl_ttl_seconds: u64,
     /// Cedar policy bundle deciding `ca:issue`; empty: the built-in policy.
     pub policy_dir: Option<PathBuf>,
+    /// Mount the CA routes (`/ca/v1/...`) on `palisade serve`.
+    pub serve: bool,
+    /// Serve the API over TLS 1.3 with a server certificate from this CA
+    /// (implies `serve`).
+    pub tls: bool,
+    /// Client certificates on the TLS listener: `optional` (verified when
+    /// presented; renewal requires one) or `required`.
+    pub client_auth: String,
+    /// DNS names and IP addresses of the server certificate.
+    pub server_names: Vec<String>,
 }
 
 impl Default for CaSettings {
@@ -45,6 +55,10 @@ impl Default for CaSettings {
             max_leaf_ttl_seconds: d.max_leaf_ttl.as_secs(),
             crl_ttl_seconds: d.crl_ttl.as_secs(),
             policy_dir: None,
+            serve: false,
+            tls: false,
+            client_auth: "optional".into(),
+            server_names: vec!["localhost".into(), "127.0.0.1".into()],
         }
     }
 }
@@ -84,6 +98,75 @@ impl CaSettings {
         let kek = self.kek(config).await?;
         Ok(CertificateAuthority::load(ledger, kek, self.ca_config(), self.policy()?).await?)
     }
+}
+
+fn env_flag(name: &str) -> Option<bool> {
+    std::env::var(name)
+        .ok()
+        .map(|v| matches!(v.as_str(), "1" | "true" | "yes" | "on"))
+}
+
+/// For `palisade serve`: mounts the CA routes on `app` when `ca.serve` or
+/// `ca.tls` is set (also PALISADE_CA_SERVE, PALISADE_CA_TLS). The admin
+/// bearer token is the server's admin token file.
+pub async fn mount(
+    config: &Config,
+    app: axum::Router,
+) -> anyhow::Result<(axum::Router, Option<Arc<CertificateAuthority>>)> {
+    let tls = env_flag("PALISADE_CA_TLS").unwrap_or(config.ca.tls);
+    let serve = env_flag("PALISADE_CA_SERVE").unwrap_or(config.ca.serve) || tls;
+    if !serve {
+        return Ok((app, None));
+    }
+    let ca = Arc::new(
+        config
+            .ca
+            .open(config)
+            .await
+            .context("the CA routes need an initialized CA (palisade ca init)")?,
+    );
+    let token_file = config
+        .server
+        .admin_token_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("admin.token"));
+    let admin_token = std::fs::read_to_string(&token_file)
+        .ok()
+        .map(|t| zeroize::Zeroizing::new(t.trim().to_owned()));
+    let routes =
+        palisade_ca::http::router(ca.clone(), palisade_ca::http::CaHttpOptions { admin_token });
+    Ok((app.merge(routes), Some(ca)))
+}
+
+/// For `palisade serve`: the TLS listener when `ca.tls` is set.
+pub async fn tls_listener(
+    config: &Config,
+    ca: Option<&Arc<CertificateAuthority>>,
+) -> anyhow::Result<Option<Arc<palisade_ca::tls::TlsListener>>> {
+    let tls = env_flag("PALISADE_CA_TLS").unwrap_or(config.ca.tls);
+    let Some(ca) = ca.filter(|_| tls) else {
+        return Ok(None);
+    };
+    let client_auth = match config.ca.client_auth.as_str() {
+        "optional" => palisade_ca::tls::ClientAuth::Optional,
+        "required" => palisade_ca::tls::ClientAuth::Required,
+        other => anyhow::bail!("ca.client_auth: `{other}` is not optional or required"),
+    };
+    let mut settings = palisade_ca::tls::TlsSettings {
+        client_auth,
+        dns_names: Vec::new(),
+        ip_addresses: Vec::new(),
+        ..Default::default()
+    };
+    for n in &config.ca.server_names {
+        match n.parse::<std::net::IpAddr>() {
+            Ok(ip) => settings.ip_addresses.push(ip),
+            Err(_) => settings.dns_names.push(n.clone()),
+        }
+    }
+    Ok(Some(
+        palisade_ca::tls::TlsListener::new(ca.clone(), settings).await?,
+    ))
 }
 
 #[derive(Debug, clap::Subcommand)]

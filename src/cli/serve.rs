@@ -170,6 +170,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             public_url: public_url.clone(),
         },
     );
+    let (app, ca) = crate::cli::ca::mount(&config, app).await?;
+    let tls = crate::cli::ca::tls_listener(&config, ca.as_ref()).await?;
     let _watch = if config.policy.watch {
         Some(policies.watch(Duration::from_millis(config.policy.watch_debounce_ms))?)
     } else {
@@ -219,13 +221,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "try: curl -s {public_url}/access/v1/evaluation -H 'content-type: application/json' \
          -d '{{\"subject\":{{\"type\":\"User\",\"id\":\"alice\"}},\"action\":{{\"name\":\"read\"}},\"resource\":{{\"type\":\"Document\",\"id\":\"roadmap\"}}}}'"
     );
-    use axum::serve::ListenerExt as _;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    if let Some(tls) = tls {
+        tracing::info!("TLS 1.3 with client certificates from the internal CA");
+        tokio::select! {
+            _ = tls.serve(listener, app, Duration::from_secs(5)) => {}
+            _ = shutdown_signal() => {}
+        }
+    } else {
+        use axum::serve::ListenerExt as _;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+    }
     sighup.abort();
     if let Some(r) = retention {
         r.abort();
