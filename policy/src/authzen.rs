@@ -17,6 +17,8 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
+use std::sync::{Arc, RwLock};
+
 use cedar_policy::{EntityId, EntityTypeName, EntityUid};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -132,7 +134,44 @@ pub struct EvaluationResponse {
     /// Allowed or not.
     pub decision: bool,
     /// Why: policy version, determining policies, errors.
-    pub context: Value,
+    pub context: DecisionContext,
+}
+
+/// The `context` of an AuthZEN decision: why it came out as it did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecisionContext {
+    /// Etag of the policy version that decided.
+    pub policy_version: Arc<str>,
+    /// Determining policy ids.
+    pub reasons: Vec<String>,
+    /// AuthZEN's error shape, when the decision is a deny because of errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<DecisionError>,
+    /// Every error, one per entry.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// An error that made a decision a deny.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecisionError {
+    /// HTTP-like status of the failed item.
+    pub status: u16,
+    /// The errors, joined.
+    pub message: String,
+}
+
+/// The answer of `POST /access/v1/evaluations`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum EvaluationsResponse {
+    /// One decision per item, in request order.
+    Batch {
+        /// The decisions.
+        evaluations: Vec<EvaluationResponse>,
+    },
+    /// A request without items is a single evaluation (AuthZEN 1.0).
+    Single(EvaluationResponse),
 }
 
 /// Page request of a search.
@@ -177,6 +216,9 @@ pub struct AuthzenMapping {
     pub action_type: String,
     /// Explicit AuthZEN type → Cedar type renames (applied before the prefix).
     pub types: HashMap<String, String>,
+    /// Type names already parsed.
+    #[serde(skip)]
+    parsed: ParsedTypes,
 }
 
 impl Default for AuthzenMapping {
@@ -185,13 +227,55 @@ impl Default for AuthzenMapping {
             namespace: None,
             action_type: "Action".into(),
             types: HashMap::new(),
+            parsed: ParsedTypes::default(),
         }
+    }
+}
+
+/// Cedar type names by AuthZEN type, as this mapping resolves them: parsing
+/// a type name runs Cedar's parser, a lookup here is a hash probe. Bounded,
+/// so that callers sending random types cannot grow it; never shared between
+/// clones, whose fields may be changed.
+#[derive(Debug, Default)]
+struct ParsedTypes(RwLock<HashMap<String, EntityTypeName>>);
+
+/// At most this many AuthZEN types are remembered.
+const MAX_PARSED_TYPES: usize = 1024;
+
+impl Clone for ParsedTypes {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for ParsedTypes {
+    fn eq(&self, _: &Self) -> bool {
+        true
     }
 }
 
 impl AuthzenMapping {
     /// The Cedar entity type for an AuthZEN type.
     pub fn entity_type(&self, authzen_type: &str) -> Result<EntityTypeName, String> {
+        let cached = self
+            .parsed
+            .0
+            .read()
+            .ok()
+            .and_then(|m| m.get(authzen_type).cloned());
+        if let Some(t) = cached {
+            return Ok(t);
+        }
+        let parsed = self.parse_entity_type(authzen_type)?;
+        if let Ok(mut m) = self.parsed.0.write() {
+            if m.len() < MAX_PARSED_TYPES {
+                m.insert(authzen_type.to_owned(), parsed.clone());
+            }
+        }
+        Ok(parsed)
+    }
+
+    fn parse_entity_type(&self, authzen_type: &str) -> Result<EntityTypeName, String> {
         let name = self
             .types
             .get(authzen_type)
@@ -306,6 +390,16 @@ mod tests {
         };
         let uid = m.entity_uid(&s, "subject").unwrap();
         assert_eq!(uid.to_string(), r#"App::User::"alice""#);
+        // Again, from the parsed-type cache; a changed clone does not share it.
+        assert_eq!(m.entity_uid(&s, "subject").unwrap(), uid);
+        let mut other = m.clone();
+        other.namespace = Some("Other".into());
+        assert_eq!(
+            other.entity_uid(&s, "subject").unwrap().to_string(),
+            r#"Other::User::"alice""#
+        );
+        assert!(m.entity_type("not a type").is_err());
+        assert!(m.entity_type("not a type").is_err());
         assert_eq!(m.authzen_entity(&uid), s);
         let a = m
             .action_uid(&AuthzenAction {

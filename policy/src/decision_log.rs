@@ -442,11 +442,7 @@ impl Writer {
             let time = OffsetDateTime::from(entry.time)
                 .format(TIME_FORMAT)
                 .unwrap_or_default();
-            let mut value = record_value(seq, &time, entry);
-            for path in &self.mask_fields {
-                mask_path(&mut value, path, &|v| self.keys.mask(self.mask_mode, v));
-            }
-            let record = value.to_string();
+            let record = self.stored_text(seq, &time, entry);
             let hash = chain_hash(&prev, &record);
             records.push(ChainedRecord {
                 seq,
@@ -479,6 +475,77 @@ impl Writer {
         self.prev_hash = prev;
         self.next_seq = seq;
     }
+}
+
+impl Writer {
+    /// The stored text of one entry, masked. The usual case — masks only
+    /// inside `context` and `attributes` — serializes a borrowed struct
+    /// directly; masks on other fields go through a `Value`. Both give the
+    /// same text for the same entry.
+    fn stored_text(&self, seq: i64, time: &str, mut entry: DecisionEntry) -> String {
+        let mask = |v: &Value| self.keys.mask(self.mask_mode, v);
+        if !self.mask_fields.iter().all(|p| {
+            matches!(
+                p.first().map(String::as_str),
+                Some("context" | "attributes")
+            )
+        }) {
+            let mut value = record_value(seq, time, entry);
+            for path in &self.mask_fields {
+                mask_path(&mut value, path, &mask);
+            }
+            return value.to_string();
+        }
+        for path in &self.mask_fields {
+            let (head, rest) = path.split_first().expect("checked above");
+            let target = if head == "context" {
+                entry.context.as_mut()
+            } else {
+                entry.attributes.as_mut()
+            };
+            if let Some(v) = target {
+                mask_path(v, rest, &mask);
+            }
+        }
+        let record = StoredRecord {
+            seq,
+            time,
+            request_id: &entry.request_id,
+            api: entry.api.as_str(),
+            principal: &entry.principal,
+            action: &entry.action,
+            resource: &entry.resource,
+            decision: if entry.allowed { "allow" } else { "deny" },
+            reasons: &entry.reasons,
+            errors: &entry.errors,
+            policy_version: &entry.policy_version,
+            latency_us: entry.latency_us,
+            context: entry.context.as_ref(),
+            attributes: entry.attributes.as_ref(),
+        };
+        serde_json::to_string(&record).expect("a record of strings and JSON values serializes")
+    }
+}
+
+/// The stored form of an entry, field for field as [`record_value`] builds it.
+#[derive(Serialize)]
+struct StoredRecord<'a> {
+    seq: i64,
+    time: &'a str,
+    request_id: &'a str,
+    api: &'static str,
+    principal: &'a str,
+    action: &'a str,
+    resource: &'a str,
+    decision: &'static str,
+    reasons: &'a [String],
+    errors: &'a [String],
+    policy_version: &'a str,
+    latency_us: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attributes: Option<&'a Value>,
 }
 
 fn mask_path(v: &mut Value, path: &[String], mask: &dyn Fn(&Value) -> Value) {
@@ -700,6 +767,64 @@ mod tests {
         assert_ne!(v[0]["context"]["email"], v[2]["context"]["email"]);
         assert_eq!(v[0]["context"]["ip"], "10.0.0.1");
         assert!(v[0]["principal"]
+            .as_str()
+            .unwrap()
+            .starts_with("hmac-sha256:"));
+        assert!(verify(store.as_ref(), keys.public_key())
+            .await
+            .unwrap()
+            .is_intact());
+    }
+
+    #[test]
+    fn the_direct_record_form_is_the_value_form() {
+        let mut e = entry("User::\"alice\"", "a@example.com");
+        e.attributes = Some(serde_json::json!({ "subject": { "dept": "x\"y" } }));
+        e.errors = vec!["boom".into()];
+        let direct = serde_json::to_string(&StoredRecord {
+            seq: 7,
+            time: "t",
+            request_id: &e.request_id,
+            api: e.api.as_str(),
+            principal: &e.principal,
+            action: &e.action,
+            resource: &e.resource,
+            decision: if e.allowed { "allow" } else { "deny" },
+            reasons: &e.reasons,
+            errors: &e.errors,
+            policy_version: &e.policy_version,
+            latency_us: e.latency_us,
+            context: e.context.as_ref(),
+            attributes: e.attributes.as_ref(),
+        })
+        .unwrap();
+        assert_eq!(direct, record_value(7, "t", e).to_string());
+    }
+
+    #[tokio::test]
+    async fn masks_inside_context_and_attributes() {
+        let config = DecisionLogConfig {
+            mask_fields: vec!["context.email".into(), "attributes.*.ssn".into()],
+            ..Default::default()
+        };
+        let (_d, store, keys, log) = setup(config).await;
+        let mut e = entry("User::\"alice\"", "a@example.com");
+        e.attributes =
+            Some(serde_json::json!({ "subject": { "ssn": "123-45-6789", "dept": "eng" } }));
+        log.submit(e);
+        log.submit(entry("User::\"alice\"", "a@example.com"));
+        log.shutdown().await;
+        let rows = store.decisions_after(0, 10).await.unwrap();
+        let v: Vec<Value> = rows
+            .iter()
+            .map(|r| serde_json::from_str(&r.record).unwrap())
+            .collect();
+        assert!(!rows[0].record.contains("a@example.com") && !rows[0].record.contains("123-45"));
+        assert_eq!(v[0]["principal"], "User::\"alice\"");
+        assert_eq!(v[0]["context"]["ip"], "10.0.0.1");
+        assert_eq!(v[0]["context"]["email"], v[1]["context"]["email"]);
+        assert_eq!(v[0]["attributes"]["subject"]["dept"], "eng");
+        assert!(v[0]["attributes"]["subject"]["ssn"]
             .as_str()
             .unwrap()
             .starts_with("hmac-sha256:"));

@@ -67,9 +67,9 @@ pub mod policy_tests;
 mod version;
 
 pub use authzen::{
-    AuthzenAction, AuthzenEntity, AuthzenMapping, EvaluationItem, EvaluationRequest,
-    EvaluationResponse, EvaluationsOptions, EvaluationsRequest, EvaluationsSemantic, PageRequest,
-    SearchRequest,
+    AuthzenAction, AuthzenEntity, AuthzenMapping, DecisionContext, DecisionError, EvaluationItem,
+    EvaluationRequest, EvaluationResponse, EvaluationsOptions, EvaluationsRequest,
+    EvaluationsResponse, EvaluationsSemantic, PageRequest, SearchRequest,
 };
 pub use bundle::{PolicyBundle, SourceFile, MAX_BUNDLE_BYTES, MAX_FILE_BYTES};
 pub use diagnostic::Diagnostic;

@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::authzen::{
-    request_entity, AuthzenEntity, AuthzenMapping, EvaluationRequest, EvaluationResponse,
-    EvaluationsRequest, EvaluationsSemantic, SearchRequest,
+    request_entity, AuthzenEntity, AuthzenMapping, DecisionContext, DecisionError,
+    EvaluationRequest, EvaluationResponse, EvaluationsRequest, EvaluationsResponse,
+    EvaluationsSemantic, SearchRequest,
 };
 use crate::decision_log::{Admission, DecisionEntry, DecisionLog};
 use crate::metrics::{Api, PolicyMetrics};
@@ -240,18 +241,16 @@ impl DecisionPoint {
         decision
     }
 
-    fn authzen_context(etag: &Arc<str>, d: &Decision) -> Value {
-        let mut ctx = Map::new();
-        ctx.insert("policy_version".into(), Value::from(etag.as_ref()));
-        ctx.insert("reasons".into(), Value::from(d.reasons.clone()));
-        if !d.errors.is_empty() {
-            ctx.insert(
-                "error".into(),
-                json!({ "status": 400, "message": d.errors.join("; ") }),
-            );
-            ctx.insert("errors".into(), Value::from(d.errors.clone()));
+    fn authzen_context(etag: &Arc<str>, d: &Decision) -> DecisionContext {
+        DecisionContext {
+            policy_version: etag.clone(),
+            reasons: d.reasons.clone(),
+            error: (!d.errors.is_empty()).then(|| DecisionError {
+                status: 400,
+                message: d.errors.join("; "),
+            }),
+            errors: d.errors.clone(),
         }
-        Value::Object(ctx)
     }
 
     fn authzen_one(
@@ -323,7 +322,7 @@ impl DecisionPoint {
         &self,
         request_id: &Arc<str>,
         req: &EvaluationsRequest,
-    ) -> Result<Value, BadRequest> {
+    ) -> Result<EvaluationsResponse, BadRequest> {
         let items = match &req.evaluations {
             Some(items) if !items.is_empty() => items,
             _ => {
@@ -345,7 +344,7 @@ impl DecisionPoint {
                     context: req.context.clone(),
                 };
                 let (r, _) = self.authzen_evaluation(request_id, &single);
-                return serde_json::to_value(r).map_err(|e| BadRequest(e.to_string()));
+                return Ok(EvaluationsResponse::Single(r));
             }
         };
         if items.len() > self.limits.max_batch {
@@ -415,7 +414,7 @@ impl DecisionPoint {
                 _ => {}
             }
         }
-        Ok(json!({ "evaluations": out }))
+        Ok(EvaluationsResponse::Batch { evaluations: out })
     }
 
     fn map_cedar(&self, req: &CedarRequest) -> Result<DecisionRequest, String> {
