@@ -507,23 +507,8 @@ impl Writer {
                 mask_path(v, rest, &mask);
             }
         }
-        let record = StoredRecord {
-            seq,
-            time,
-            request_id: &entry.request_id,
-            api: entry.api.as_str(),
-            principal: &entry.principal,
-            action: &entry.action,
-            resource: &entry.resource,
-            decision: if entry.allowed { "allow" } else { "deny" },
-            reasons: &entry.reasons,
-            errors: &entry.errors,
-            policy_version: &entry.policy_version,
-            latency_us: entry.latency_us,
-            context: entry.context.as_ref(),
-            attributes: entry.attributes.as_ref(),
-        };
-        serde_json::to_string(&record).expect("a record of strings and JSON values serializes")
+        serde_json::to_string(&StoredRecord::of(seq, time, &entry))
+            .expect("a record of strings and JSON values serializes")
     }
 }
 
@@ -546,6 +531,27 @@ struct StoredRecord<'a> {
     context: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     attributes: Option<&'a Value>,
+}
+
+impl<'a> StoredRecord<'a> {
+    fn of(seq: i64, time: &'a str, e: &'a DecisionEntry) -> Self {
+        Self {
+            seq,
+            time,
+            request_id: &e.request_id,
+            api: e.api.as_str(),
+            principal: &e.principal,
+            action: &e.action,
+            resource: &e.resource,
+            decision: if e.allowed { "allow" } else { "deny" },
+            reasons: &e.reasons,
+            errors: &e.errors,
+            policy_version: &e.policy_version,
+            latency_us: e.latency_us,
+            context: e.context.as_ref(),
+            attributes: e.attributes.as_ref(),
+        }
+    }
 }
 
 fn mask_path(v: &mut Value, path: &[String], mask: &dyn Fn(&Value) -> Value) {
@@ -781,23 +787,7 @@ mod tests {
         let mut e = entry("User::\"alice\"", "a@example.com");
         e.attributes = Some(serde_json::json!({ "subject": { "dept": "x\"y" } }));
         e.errors = vec!["boom".into()];
-        let direct = serde_json::to_string(&StoredRecord {
-            seq: 7,
-            time: "t",
-            request_id: &e.request_id,
-            api: e.api.as_str(),
-            principal: &e.principal,
-            action: &e.action,
-            resource: &e.resource,
-            decision: if e.allowed { "allow" } else { "deny" },
-            reasons: &e.reasons,
-            errors: &e.errors,
-            policy_version: &e.policy_version,
-            latency_us: e.latency_us,
-            context: e.context.as_ref(),
-            attributes: e.attributes.as_ref(),
-        })
-        .unwrap();
+        let direct = serde_json::to_string(&StoredRecord::of(7, "t", &e)).unwrap();
         assert_eq!(direct, record_value(7, "t", e).to_string());
     }
 
