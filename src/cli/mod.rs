@@ -2,8 +2,9 @@
 pub mod audit;
 pub mod authorize;
 pub mod bench;
-pub mod db;
 pub mod ca;
+pub mod ca_bench;
+pub mod db;
 pub mod policy;
 pub mod scan;
 pub mod secrets;
