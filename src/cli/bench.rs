@@ -47,6 +47,8 @@ use crate::config::Config;
 pub enum BenchCommand {
     /// Authorization: raw engine, handler, HTTP, and cedar-agent side by side.
     Authz(AuthzArgs),
+    /// Vulnerability scan of an image archive, side by side with syft.
+    Scan(crate::cli::scan::BenchScanArgs),
     /// CA issuance over HTTP, side by side with OpenBao's PKI engine.
     Ca(crate::cli::ca_bench::CaBenchArgs),
 }
@@ -82,6 +84,7 @@ pub struct AuthzArgs {
 pub fn run(config: Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Authz(args) => authz(config, args),
+        BenchCommand::Scan(args) => crate::cli::scan::bench(config, args),
         BenchCommand::Ca(args) => crate::cli::ca_bench::run(config, args),
     }
 }
