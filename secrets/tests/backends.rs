@@ -47,7 +47,7 @@ async fn contract(store: &dyn SecretStore, prefix: &str) {
     );
     assert_eq!(
         store.list(&format!("{prefix}/db")).await.unwrap(),
-        [name.clone()]
+        std::slice::from_ref(&name)
     );
 
     store.delete(&name).await.unwrap();
@@ -61,7 +61,7 @@ async fn contract(store: &dyn SecretStore, prefix: &str) {
     ));
     assert_eq!(
         store.list(&format!("{prefix}/")).await.unwrap(),
-        [other.clone()]
+        std::slice::from_ref(&other)
     );
 
     // Bad names are refused before anything is sent.
