@@ -52,8 +52,21 @@ fn yaml_key(v: &serde_yaml::Value) -> Vec<u8> {
     }
 }
 
+/// The repository root (this file is used by the scanner's tests and by the binary's CLI tests).
+pub fn repo_root() -> PathBuf {
+    let mut p = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    while !p.join("scripts/testdata").is_dir() {
+        assert!(
+            p.pop(),
+            "repository root not found above {}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+    }
+    p
+}
+
 pub fn fixtures_dir() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = repo_root();
     for c in [
         "../shared/data/trivy-db-fixtures",
         "scanner/tests/fixtures/trivy-db",
@@ -163,7 +176,7 @@ pub fn read_back(
 
 /// Runs a project script and parses its `KEY=VALUE` lines. Panics (fails the test) with the script's stderr.
 pub fn run_script(rel: &str, args: &[&str]) -> BTreeMap<String, String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = repo_root();
     let out = std::process::Command::new("bash")
         .arg(root.join(rel))
         .args(args)
