@@ -82,6 +82,10 @@ pub struct DecisionLogConfig {
     pub queue_capacity: usize,
     /// Most entries written in one transaction.
     pub batch_max: usize,
+    /// Group commit: after a wake-up with fewer than `batch_max` entries,
+    /// wait this many milliseconds for more before writing (0: write at once).
+    /// Entries are acknowledged when queued, so this delays only the write.
+    pub linger_ms: u64,
     /// What to do when the queue is full.
     pub on_overflow: Overflow,
     /// Record fields to mask, as dotted paths (`context.email`, `principal`).
@@ -98,6 +102,7 @@ impl Default for DecisionLogConfig {
             enabled: true,
             queue_capacity: 65_536,
             batch_max: 2_048,
+            linger_ms: 2,
             on_overflow: Overflow::Drop,
             mask_fields: Vec::new(),
             mask_mode: MaskMode::Hash,
@@ -340,6 +345,7 @@ impl DecisionLog {
                 .collect(),
             mask_mode: config.mask_mode,
             batch_max: config.batch_max.max(1),
+            linger: Duration::from_millis(config.linger_ms.min(1_000)),
             next_seq: head.as_ref().map_or(1, |h| h.seq + 1),
             prev_hash: head.map_or_else(|| GENESIS_HASH.to_owned(), |h| h.hash),
         };
@@ -401,6 +407,7 @@ struct Writer {
     mask_fields: Vec<Vec<String>>,
     mask_mode: MaskMode,
     batch_max: usize,
+    linger: Duration,
     next_seq: i64,
     prev_hash: String,
 }
@@ -413,6 +420,16 @@ impl Writer {
                 n = rx.recv_many(&mut entries, self.batch_max) => {
                     if n == 0 {
                         return;
+                    }
+                    if entries.len() < self.batch_max && !self.linger.is_zero() {
+                        // Group commit: one transaction for what arrives meanwhile.
+                        tokio::time::sleep(self.linger).await;
+                        while entries.len() < self.batch_max {
+                            match rx.try_recv() {
+                                Ok(e) => entries.push(e),
+                                Err(_) => break,
+                            }
+                        }
                     }
                     self.write(&mut entries).await;
                 }
