@@ -6,10 +6,8 @@
 //! batch writes ([`CertLedger::write_batch`]) let the CA commit many
 //! issuances with one fsync (group commit).
 
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::SqliteSynchronous;
 use sqlx::{Row, SqlitePool};
 
 use crate::StoreError;
@@ -171,24 +169,7 @@ impl SqliteLedger {
     /// Opens the database at `url` (`sqlite://PATH` or `sqlite::memory:`)
     /// with full fsync on commit, and brings the schema up to date.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let open_err = |source| StoreError::Open {
-            url: url.to_owned(),
-            source,
-        };
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(open_err)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(std::time::Duration::from_secs(10))
-            .foreign_keys(true);
-        let in_memory = url.contains(":memory:");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(if in_memory { 1 } else { 4 })
-            .connect_with(options)
-            .await
-            .map_err(open_err)?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        let pool = crate::sqlite::open_pool(url, SqliteSynchronous::Full).await?;
         Ok(Self { pool })
     }
 }
@@ -250,7 +231,7 @@ impl CertLedger for SqliteLedger {
         if reserve.is_empty() && complete.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for c in reserve {
             let sans = serde_json::to_string(&c.sans).unwrap_or_else(|_| "[]".into());
             sqlx::query(
@@ -341,7 +322,7 @@ impl CertLedger for SqliteLedger {
     }
 
     async fn revoke_cert(&self, serial: &str, reason: &str, at: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let exists = sqlx::query("SELECT 1 FROM ca_certificates WHERE serial = ?")
             .bind(serial)
             .fetch_optional(&mut *tx)

@@ -20,27 +20,43 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` and runs migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let open_err = |source| StoreError::Open {
-            url: url.to_owned(),
-            source,
-        };
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(open_err)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(std::time::Duration::from_secs(10))
-            .foreign_keys(true);
-        let in_memory = url.contains(":memory:");
-        let pool = SqlitePoolOptions::new()
-            // An in-memory database exists once per connection.
-            .max_connections(if in_memory { 1 } else { 4 })
-            .connect_with(options)
-            .await
-            .map_err(open_err)?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        let pool = open_pool(url, SqliteSynchronous::Normal).await?;
         Ok(Self { pool })
     }
+}
+
+/// Opens (creating if needed) the SQLite database at `url` (`sqlite://PATH`
+/// or `sqlite::memory:`) in WAL mode with the given fsync level, and brings
+/// the schema up to date.
+///
+/// Write transactions start with `BEGIN IMMEDIATE`: a deferred transaction
+/// that reads and then writes cannot wait for another writer in WAL mode and
+/// fails at once with "database is locked"; an immediate one takes the write
+/// lock first and waits up to the busy timeout.
+pub(crate) async fn open_pool(
+    url: &str,
+    synchronous: SqliteSynchronous,
+) -> Result<SqlitePool, StoreError> {
+    let open_err = |source| StoreError::Open {
+        url: url.to_owned(),
+        source,
+    };
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(open_err)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(synchronous)
+        .busy_timeout(std::time::Duration::from_secs(10))
+        .foreign_keys(true);
+    let in_memory = url.contains(":memory:");
+    let pool = SqlitePoolOptions::new()
+        // An in-memory database exists once per connection.
+        .max_connections(if in_memory { 1 } else { 4 })
+        .connect_with(options)
+        .await
+        .map_err(open_err)?;
+    sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+    Ok(pool)
 }
 
 fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ChainedRecord, sqlx::Error> {
@@ -69,7 +85,7 @@ impl Store for SqliteStore {
         let Some(first) = records.first() else {
             return Ok(());
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let last: Option<i64> = sqlx::query("SELECT MAX(seq) AS seq FROM decision_log")
             .fetch_one(&mut *tx)
             .await?
@@ -168,7 +184,7 @@ impl Store for SqliteStore {
     }
 
     async fn prune_decisions(&self, checkpoint: &Checkpoint) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO decision_log_checkpoints (seq, hash, created_at, key_id, signature) \
              VALUES (?,?,?,?,?)",
