@@ -1,0 +1,61 @@
+//! Test support shared by Palisade's crates.
+//!
+//! Starts the real services the tests need through the project's scripts
+//! (`scripts/services/*.sh`), once per test process. A service that cannot be
+//! started fails the test loudly: nothing is ever skipped.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+/// The workspace root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("crate lives in the workspace")
+        .to_path_buf()
+}
+
+/// Runs `scripts/services/NAME.sh` (once per process) and returns its
+/// `KEY=VALUE` lines.
+pub fn service(name: &str) -> HashMap<String, String> {
+    static STARTED: OnceLock<Mutex<HashMap<String, HashMap<String, String>>>> = OnceLock::new();
+    let started = STARTED.get_or_init(Default::default);
+    let mut started = started.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(env) = started.get(name) {
+        return env.clone();
+    }
+    let script = repo_root()
+        .join("scripts/services")
+        .join(format!("{name}.sh"));
+    let out = Command::new("bash")
+        .arg(&script)
+        .env("PALISADE_TEST_PARENT_PID", std::process::id().to_string())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "{} failed ({}): the tests need this service",
+        script.display(),
+        out.status
+    );
+    let env: HashMap<String, String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    started.insert(name.to_owned(), env.clone());
+    env
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on.
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    drop(l);
+    p
+}
