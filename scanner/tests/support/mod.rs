@@ -67,16 +67,13 @@ pub fn repo_root() -> PathBuf {
 
 pub fn fixtures_dir() -> PathBuf {
     let root = repo_root();
-    for c in [
-        "../shared/data/trivy-db-fixtures",
-        "scanner/tests/fixtures/trivy-db",
-    ] {
+    for c in ["scanner/tests/fixtures/trivy-db"] {
         let p = root.join(c);
         if p.is_dir() {
             return p;
         }
     }
-    panic!("Trivy fixtures not found (../shared/data/trivy-db-fixtures or scanner/tests/fixtures/trivy-db)");
+    panic!("Trivy fixtures not found in scanner/tests/fixtures/trivy-db");
 }
 
 impl DbSpec {
