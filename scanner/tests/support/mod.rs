@@ -67,13 +67,9 @@ pub fn repo_root() -> PathBuf {
 
 pub fn fixtures_dir() -> PathBuf {
     let root = repo_root();
-    for c in ["scanner/tests/fixtures/trivy-db"] {
-        let p = root.join(c);
-        if p.is_dir() {
-            return p;
-        }
-    }
-    panic!("Trivy fixtures not found in scanner/tests/fixtures/trivy-db");
+    let p = root.join("scanner/tests/fixtures/trivy-db");
+    assert!(p.is_dir(), "Trivy fixtures not found in {}", p.display());
+    p
 }
 
 impl DbSpec {
