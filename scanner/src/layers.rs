@@ -156,26 +156,8 @@ impl Tree {
         } else {
             format!("{dir}/")
         };
-        let doomed: Vec<String> = self
-            .results
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .filter(|(_, (l, _))| *l < below_layer)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in doomed {
-            self.results.remove(&k);
-        }
-        let doomed: Vec<String> = self
-            .symlinks
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .filter(|(_, (l, _))| *l < below_layer)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in doomed {
-            self.symlinks.remove(&k);
-        }
+        drop_lower_entries(&mut self.results, &prefix, below_layer);
+        drop_lower_entries(&mut self.symlinks, &prefix, below_layer);
         if include_self {
             self.results.remove(dir);
             self.symlinks.remove(dir);
@@ -386,6 +368,23 @@ impl Tree {
             .map(|(p, (l, a))| (p, l, a))
             .collect();
         (out, self.warnings)
+    }
+}
+
+/// Removes the entries under `prefix` that lower layers than `below_layer` put there.
+fn drop_lower_entries<T>(
+    map: &mut std::collections::BTreeMap<String, (usize, T)>,
+    prefix: &str,
+    below_layer: usize,
+) {
+    let doomed: Vec<String> = map
+        .range(prefix.to_owned()..)
+        .take_while(|(k, _)| k.starts_with(prefix))
+        .filter(|(_, (l, _))| *l < below_layer)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in doomed {
+        map.remove(&k);
     }
 }
 
