@@ -33,6 +33,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod gate;
 pub mod image;
 pub mod inventory;
@@ -40,6 +41,7 @@ pub mod layers;
 pub mod report;
 pub mod sbom;
 pub mod scan;
+mod secret;
 mod settings;
 pub mod version;
 pub mod vulndb;
@@ -69,4 +71,7 @@ pub enum ScanError {
     /// Gate configuration (ignore file, VEX document) is invalid.
     #[error("gate: {0}")]
     Gate(String),
+    /// Configuration scanning: a check file is invalid, or the path cannot be read.
+    #[error("config scan: {0}")]
+    Config(String),
 }

@@ -123,6 +123,8 @@ pub fn scan(
         inventory,
         findings,
         suppressed: vec![],
+        misconfigs: vec![],
+        misconfigs_suppressed: vec![],
         warnings,
     })
 }

@@ -7,5 +7,6 @@ pub mod ca_bench;
 pub mod db;
 pub mod policy;
 pub mod scan;
+pub mod scan_config;
 pub mod secrets;
 pub mod serve;

@@ -49,9 +49,11 @@ pub enum ScanCommand {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Configuration: Kubernetes manifests, Dockerfiles, Terraform, and leaked secrets in any file.
+    Config(crate::cli::scan_config::ScanConfigArgs),
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct GateArgs {
     /// Fail when a finding at or above this severity remains (unknown, low, medium, high, critical).
     #[arg(long, value_parser = parse_severity)]
@@ -94,7 +96,7 @@ pub struct CommonArgs {
     gate: GateArgs,
 }
 
-fn parse_severity(s: &str) -> Result<Severity, String> {
+pub(crate) fn parse_severity(s: &str) -> Result<Severity, String> {
     Severity::parse(s)
         .ok_or_else(|| format!("{s:?} is not one of unknown, low, medium, high, critical"))
 }
@@ -122,27 +124,33 @@ fn today() -> time::Date {
     time::OffsetDateTime::now_utc().date()
 }
 
-/// Applies the gate to a report, prints diagnostics, and returns the exit code.
-fn apply_gate(report: &mut Report, a: &GateArgs) -> anyhow::Result<ExitCode> {
+/// Applies the gate to a report (vulnerabilities and misconfigurations alike), prints diagnostics, and returns the
+/// exit code.
+pub(crate) fn apply_gate(report: &mut Report, a: &GateArgs) -> anyhow::Result<ExitCode> {
     let cfg = gate_config(a)?;
     let findings = std::mem::take(&mut report.findings);
-    let outcome = gate::evaluate(findings, &cfg, today(), &report.artifact_name);
+    let misconfigs = std::mem::take(&mut report.misconfigs);
+    let outcome = gate::evaluate_all(findings, misconfigs, &cfg, today(), &report.artifact_name);
     for d in &outcome.diagnostics {
         eprintln!("gate: {d}");
     }
     report.findings = outcome.remaining.clone();
     report.suppressed = outcome.suppressed.clone();
+    report.misconfigs = outcome.remaining_config.clone();
+    report
+        .misconfigs_suppressed
+        .extend(outcome.suppressed_config.iter().cloned());
     if let Some(t) = cfg.fail_on {
         if outcome.passed() {
             eprintln!(
                 "gate: passed: no finding at or above {t} ({} suppressed)",
-                outcome.suppressed.len()
+                outcome.suppressed.len() + outcome.suppressed_config.len()
             );
         } else {
             eprintln!(
                 "gate: FAILED: {} finding(s) at or above {t} ({} suppressed)",
                 outcome.blocking,
-                outcome.suppressed.len()
+                outcome.suppressed.len() + outcome.suppressed_config.len()
             );
             return Ok(ExitCode::from(a.exit_code));
         }
@@ -150,7 +158,7 @@ fn apply_gate(report: &mut Report, a: &GateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_out(path: Option<&PathBuf>, text: &str) -> anyhow::Result<()> {
+pub(crate) fn write_out(path: Option<&PathBuf>, text: &str) -> anyhow::Result<()> {
     match path {
         Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display())),
         None => {
@@ -163,6 +171,7 @@ fn write_out(path: Option<&PathBuf>, text: &str) -> anyhow::Result<()> {
 
 pub fn run(config: Config, cmd: ScanCommand) -> anyhow::Result<ExitCode> {
     let (target, common, platform) = match cmd {
+        ScanCommand::Config(a) => return crate::cli::scan_config::run(config, a),
         ScanCommand::Image {
             image,
             common,

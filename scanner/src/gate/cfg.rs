@@ -25,9 +25,13 @@ pub struct GateConfig {
 pub struct IgnoreEntry {
     /// Vulnerability id.
     pub id: String,
-    /// Only for this package name (optional).
+    /// Only for this package name (optional; vulnerabilities only).
     #[serde(default)]
     pub package: Option<String>,
+    /// Only for files under this path (optional; misconfigurations and secrets only): a file path or a directory
+    /// prefix, as the scan names files.
+    #[serde(default)]
+    pub path: Option<String>,
     /// Why it is acceptable.
     pub reason: String,
     /// Last day the entry suppresses (`YYYY-MM-DD`, inclusive).
@@ -57,6 +61,12 @@ struct IgnoreFile {
 /// package = "openssl"          # optional
 /// reason = "not reachable: we never parse untrusted certificates"
 /// expires = "2026-12-31"
+///
+/// [[ignore]]
+/// id = "PAL-K8S-040"
+/// path = "deploy/legacy/"      # optional: a file, or a directory prefix
+/// reason = "legacy chart, replaced in Q3"
+/// expires = "2026-09-30"
 /// ```
 pub fn parse_ignore_file(text: &str) -> Result<Vec<IgnoreEntry>, ScanError> {
     let f: IgnoreFile =

@@ -8,6 +8,7 @@ pub use cfg::{parse_ignore_file, parse_openvex, GateConfig, IgnoreEntry, VexStat
 pub use diags::Diagnostic;
 use time::Date;
 
+use crate::config::{ConfigFinding, SuppressedConfig};
 use crate::report::Suppressed;
 use crate::sbom::Purl;
 use crate::vulndb::matching::Finding;
@@ -19,7 +20,11 @@ pub struct GateOutcome {
     pub remaining: Vec<Finding>,
     /// Findings suppressed, with why.
     pub suppressed: Vec<Suppressed>,
-    /// Remaining findings at or above the threshold.
+    /// Misconfigurations and secrets that remain.
+    pub remaining_config: Vec<ConfigFinding>,
+    /// Misconfigurations and secrets suppressed by the ignore file.
+    pub suppressed_config: Vec<SuppressedConfig>,
+    /// Remaining findings (of both kinds) at or above the threshold.
     pub blocking: usize,
     /// Diagnostics (expired ignores, unused ignores).
     pub diagnostics: Vec<Diagnostic>,
@@ -42,9 +47,26 @@ fn purl_matches(product: &str, finding_purl: &str) -> bool {
         && (p.version.is_empty() || p.version == f.version)
 }
 
-/// Applies the gate to `findings` as of `today`.
+fn path_matches(entry: &str, file: &str) -> bool {
+    let norm = |s: &str| s.trim_start_matches("./").trim_end_matches('/').to_string();
+    let (e, f) = (norm(entry), norm(file));
+    e.is_empty() || f == e || f.starts_with(&format!("{e}/"))
+}
+
+/// Applies the gate to vulnerability `findings` as of `today`.
 pub fn evaluate(
     findings: Vec<Finding>,
+    cfg: &GateConfig,
+    today: Date,
+    artifact_name: &str,
+) -> GateOutcome {
+    evaluate_all(findings, vec![], cfg, today, artifact_name)
+}
+
+/// Applies the gate to vulnerabilities and misconfigurations/secrets together: one verdict.
+pub fn evaluate_all(
+    findings: Vec<Finding>,
+    misconfigs: Vec<ConfigFinding>,
     cfg: &GateConfig,
     today: Date,
     artifact_name: &str,
@@ -71,7 +93,10 @@ pub fn evaluate(
             continue;
         }
         for (i, e) in cfg.ignores.iter().enumerate() {
-            if e.id == f.id && e.package.as_ref().is_none_or(|p| *p == f.pkg_name) {
+            if e.id == f.id
+                && e.path.is_none()
+                && e.package.as_ref().is_none_or(|p| *p == f.pkg_name)
+            {
                 used[i] = true;
                 if e.expires >= today {
                     suppressed.push(Suppressed {
@@ -107,18 +132,43 @@ pub fn evaluate(
         }
         remaining.push(f);
     }
+    let mut remaining_config = Vec::new();
+    let mut suppressed_config = Vec::new();
+    'config: for f in misconfigs {
+        for (i, e) in cfg.ignores.iter().enumerate() {
+            if e.id == f.id
+                && e.package.is_none()
+                && e.path.as_deref().is_none_or(|p| path_matches(p, &f.file))
+            {
+                used[i] = true;
+                if e.expires >= today {
+                    suppressed_config.push(SuppressedConfig {
+                        reason: format!("ignored until {}: {}", e.expires, e.reason),
+                        finding: f,
+                    });
+                    continue 'config;
+                }
+            }
+        }
+        remaining_config.push(f);
+    }
     for (i, e) in cfg.ignores.iter().enumerate() {
         if !used[i] {
             diagnostics.push(Diagnostic::UnusedIgnore { id: e.id.clone() });
         }
     }
     let blocking = match cfg.fail_on {
-        Some(t) => remaining.iter().filter(|f| f.severity.0 >= t).count(),
+        Some(t) => {
+            remaining.iter().filter(|f| f.severity.0 >= t).count()
+                + remaining_config.iter().filter(|f| f.severity >= t).count()
+        }
         None => 0,
     };
     GateOutcome {
         remaining,
         suppressed,
+        remaining_config,
+        suppressed_config,
         blocking,
         diagnostics,
     }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Report, Suppressed};
+use crate::config::{ConfigFinding, SuppressedConfig};
 use crate::inventory::{LayerInfo, OsInfo};
 use crate::vulndb::matching::Finding;
 
@@ -80,6 +81,20 @@ pub struct JsonResult {
     /// Findings.
     #[serde(rename = "Vulnerabilities", default)]
     pub vulnerabilities: Vec<Finding>,
+    /// Misconfigurations and secrets (configuration targets).
+    #[serde(
+        rename = "Misconfigurations",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub misconfigurations: Vec<ConfigFinding>,
+    /// Misconfigurations suppressed in place or by the gate.
+    #[serde(
+        rename = "SuppressedMisconfigurations",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub suppressed_misconfigurations: Vec<SuppressedConfig>,
     /// Findings suppressed by the gate, with reasons.
     #[serde(
         rename = "ExperimentalModifiedFindings",
@@ -122,6 +137,8 @@ pub(crate) fn to_json(r: &Report) -> JsonReport {
             class: class.to_string(),
             ty,
             vulnerabilities: fs.into_iter().cloned().collect(),
+            misconfigurations: vec![],
+            suppressed_misconfigurations: vec![],
             suppressed: sup
                 .into_iter()
                 .map(|s| SuppressedJson {
@@ -130,6 +147,17 @@ pub(crate) fn to_json(r: &Report) -> JsonReport {
                     finding: s.finding.clone(),
                 })
                 .collect(),
+        });
+    }
+    for t in r.config_targets() {
+        results.push(JsonResult {
+            target: t.file,
+            class: t.class.to_string(),
+            ty: t.ty.to_string(),
+            vulnerabilities: vec![],
+            misconfigurations: t.findings.into_iter().cloned().collect(),
+            suppressed_misconfigurations: t.suppressed.into_iter().cloned().collect(),
+            suppressed: vec![],
         });
     }
     JsonReport {

@@ -7,6 +7,7 @@ mod table;
 
 use serde::Serialize;
 
+use crate::config::{ConfigFinding, SuppressedConfig};
 use crate::inventory::{Inventory, LayerInfo};
 use crate::vulndb::matching::Finding;
 
@@ -24,6 +25,8 @@ pub enum ArtifactType {
     Rootfs,
     /// An SBOM.
     Cyclonedx,
+    /// Configuration files (Kubernetes, Dockerfile, Terraform) and secrets.
+    Config,
 }
 
 /// Output formats.
@@ -65,6 +68,15 @@ pub struct Suppressed {
     pub reason: String,
 }
 
+/// One configuration file's findings of one class.
+pub(crate) struct ConfigTarget<'a> {
+    pub file: String,
+    pub class: &'static str,
+    pub ty: &'static str,
+    pub findings: Vec<&'a ConfigFinding>,
+    pub suppressed: Vec<&'a SuppressedConfig>,
+}
+
 /// Everything a report shows.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -82,6 +94,10 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Findings the gate suppressed.
     pub suppressed: Vec<Suppressed>,
+    /// Misconfigurations and leaked secrets (configuration scans), after suppressions.
+    pub misconfigs: Vec<ConfigFinding>,
+    /// Misconfigurations and secrets suppressed in place or by the gate.
+    pub misconfigs_suppressed: Vec<SuppressedConfig>,
     /// Warnings (skipped files, unsupported OS, ...).
     pub warnings: Vec<String>,
 }
@@ -106,6 +122,7 @@ impl Report {
     pub fn from_json(j: JsonReport) -> Report {
         let artifact_type = match j.artifact_type.as_str() {
             "filesystem" => ArtifactType::Filesystem,
+            "config" => ArtifactType::Config,
             "rootfs" => ArtifactType::Rootfs,
             "cyclonedx" => ArtifactType::Cyclonedx,
             _ => ArtifactType::ContainerImage,
@@ -126,7 +143,19 @@ impl Report {
                 created_by: String::new(),
             })
             .collect();
+        let misconfigs = j
+            .results
+            .iter()
+            .flat_map(|r| r.misconfigurations.iter().cloned())
+            .collect();
+        let misconfigs_suppressed = j
+            .results
+            .iter()
+            .flat_map(|r| r.suppressed_misconfigurations.iter().cloned())
+            .collect();
         Report {
+            misconfigs,
+            misconfigs_suppressed,
             artifact_name: j.artifact_name,
             artifact_type,
             image_id: j.metadata.image_id,
@@ -152,6 +181,44 @@ impl Report {
             suppressed: vec![],
             warnings: vec![],
         }
+    }
+
+    /// Configuration targets: one per file and class (`config`, `secret`), in file order.
+    pub(crate) fn config_targets(&self) -> Vec<ConfigTarget<'_>> {
+        let mut out: Vec<ConfigTarget<'_>> = Vec::new();
+        let class = |f: &ConfigFinding| {
+            if f.family == crate::config::Family::Secret {
+                "secret"
+            } else {
+                "config"
+            }
+        };
+        let mut keys: Vec<(&str, &'static str, &'static str)> = self
+            .misconfigs
+            .iter()
+            .chain(self.misconfigs_suppressed.iter().map(|s| &s.finding))
+            .map(|f| (f.file.as_str(), class(f), f.family.as_str()))
+            .collect();
+        keys.sort();
+        keys.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+        for (file, cls, ty) in keys {
+            out.push(ConfigTarget {
+                file: file.to_string(),
+                class: cls,
+                ty,
+                findings: self
+                    .misconfigs
+                    .iter()
+                    .filter(|f| f.file == file && class(f) == cls)
+                    .collect(),
+                suppressed: self
+                    .misconfigs_suppressed
+                    .iter()
+                    .filter(|s| s.finding.file == file && class(&s.finding) == cls)
+                    .collect(),
+            });
+        }
+        out
     }
 
     /// Targets as Trivy groups them: the OS packages, then one per lockfile / manifest / binary.

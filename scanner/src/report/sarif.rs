@@ -14,7 +14,11 @@ fn security_severity(f: &Finding) -> f64 {
     if best > 0.0 {
         return best;
     }
-    match f.severity.0 {
+    severity_score(f.severity.0)
+}
+
+fn severity_score(s: Severity) -> f64 {
+    match s {
         Severity::Critical => 9.5,
         Severity::High => 8.0,
         Severity::Medium => 5.5,
@@ -85,6 +89,53 @@ pub(crate) fn render(r: &Report) -> String {
                     "region": {"startLine": 1, "startColumn": 1, "endLine": 1, "endColumn": 1}
                 },
                 "message": {"text": format!("{}: {}@{}", uri, f.pkg_name, f.installed_version)}
+            }]
+        }));
+    }
+    for f in &r.misconfigs {
+        let idx = match rules.get(&f.id) {
+            Some((i, _)) => *i,
+            None => {
+                let i = ordered.len();
+                let refs: Vec<&str> = f
+                    .references
+                    .checkov
+                    .iter()
+                    .chain(&f.references.trivy)
+                    .map(String::as_str)
+                    .collect();
+                let rule = json!({
+                    "id": f.id,
+                    "name": if f.family == crate::config::Family::Secret { "Secret" } else { "Misconfiguration" },
+                    "shortDescription": {"text": f.title},
+                    "fullDescription": {"text": if f.risk.is_empty() { f.title.clone() } else { f.risk.clone() }},
+                    "defaultConfiguration": {"level": level(f.severity)},
+                    "help": {
+                        "text": format!("{}\nSeverity: {}\nRisk: {}\nFix: {}\nSee: {}", f.title, f.severity, f.risk, f.remediation, refs.join(", ")),
+                        "markdown": format!("**{}** ({})\n\n{}\n\n**Fix:** {}\n\nSee: {}", f.title, f.severity, f.risk, f.remediation, refs.join(", ")),
+                    },
+                    "properties": {
+                        "precision": "very-high",
+                        "security-severity": format!("{:.1}", severity_score(f.severity)),
+                        "tags": ["security", f.family.as_str(), f.severity.as_str()],
+                    }
+                });
+                rules.insert(f.id.clone(), (i, rule.clone()));
+                ordered.push(rule);
+                i
+            }
+        };
+        results.push(json!({
+            "ruleId": f.id,
+            "ruleIndex": idx,
+            "level": level(f.severity),
+            "message": {"text": format!("{}\nFix: {}", f.message, f.remediation)},
+            "locations": [{
+                "physicalLocation": {
+                    "artifactLocation": {"uri": f.file.trim_start_matches("./"), "uriBaseId": "ROOTPATH"},
+                    "region": {"startLine": f.line.max(1), "startColumn": 1, "endLine": f.line.max(1), "endColumn": 1}
+                },
+                "message": {"text": if f.field.is_empty() { f.object.clone() } else { format!("{} {}", f.object, f.field) }}
             }]
         }));
     }

@@ -1,7 +1,6 @@
 //! The terminal table.
 
 use super::Report;
-use crate::vulndb::schema::Severity;
 
 fn pad(s: &str, w: usize) -> String {
     let n = s.chars().count();
@@ -94,6 +93,7 @@ pub(crate) fn render(r: &Report) -> String {
             out.push_str(&line(row.to_vec()));
         }
     }
+    render_config(r, &mut out);
     if !r.suppressed.is_empty() {
         out.push_str(&format!("\nSuppressed: {}\n", r.suppressed.len()));
         for s in &r.suppressed {
@@ -103,6 +103,112 @@ pub(crate) fn render(r: &Report) -> String {
             ));
         }
     }
-    let _ = Severity::Unknown;
     out
+}
+
+fn grid(head: &[&str], rows: &[Vec<String>]) -> String {
+    let mut w: Vec<usize> = head.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, c) in row.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| -> String {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            s.push_str(&pad(c, w[i]));
+            if i + 1 < cells.len() {
+                s.push_str(" | ");
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(head.iter().map(|h| h.to_string()).collect());
+    out.push_str(&line(w.iter().map(|n| "-".repeat(*n)).collect()));
+    for row in rows {
+        out.push_str(&line(row.clone()));
+    }
+    out
+}
+
+/// Configuration targets: one table per file, then what each check means and how to fix it.
+fn render_config(r: &Report, out: &mut String) {
+    let targets = r.config_targets();
+    let mut explained: Vec<&crate::config::ConfigFinding> = Vec::new();
+    for t in &targets {
+        if t.findings.is_empty() {
+            continue;
+        }
+        let mut counts = [0usize; 5];
+        for f in &t.findings {
+            counts[f.severity as usize] += 1;
+        }
+        let title = format!("{} ({})", t.file, t.ty);
+        out.push_str(&format!(
+            "\n{title}\n{}\n",
+            "=".repeat(title.chars().count())
+        ));
+        out.push_str(&format!(
+            "Total: {} (LOW: {}, MEDIUM: {}, HIGH: {}, CRITICAL: {})\n\n",
+            t.findings.len(),
+            counts[1],
+            counts[2],
+            counts[3],
+            counts[4]
+        ));
+        let rows: Vec<Vec<String>> = t
+            .findings
+            .iter()
+            .map(|f| {
+                vec![
+                    f.id.clone(),
+                    f.severity.as_str().to_string(),
+                    f.line.to_string(),
+                    clip(&f.object, 40),
+                    clip(&f.message, 90),
+                ]
+            })
+            .collect();
+        out.push_str(&grid(
+            &["Check", "Severity", "Line", "Object", "Message"],
+            &rows,
+        ));
+        for f in &t.findings {
+            if !explained.iter().any(|e| e.id == f.id) {
+                explained.push(f);
+            }
+        }
+    }
+    if explained.is_empty() {
+        return;
+    }
+    explained.sort_by(|a, b| a.id.cmp(&b.id));
+    out.push_str("\nChecks\n======\n");
+    for f in explained {
+        out.push_str(&format!("\n{} {} ({})\n", f.id, f.title, f.severity));
+        if !f.risk.is_empty() {
+            out.push_str(&format!("  Risk: {}\n", f.risk));
+        }
+        out.push_str(&format!("  Fix:  {}\n", f.remediation));
+        let refs: Vec<&str> = f
+            .references
+            .checkov
+            .iter()
+            .chain(&f.references.trivy)
+            .map(String::as_str)
+            .collect();
+        if !refs.is_empty() {
+            out.push_str(&format!("  See:  {}\n", refs.join(", ")));
+        }
+    }
+    let sup: Vec<_> = targets.iter().flat_map(|t| t.suppressed.iter()).collect();
+    if !sup.is_empty() {
+        out.push_str(&format!("\nSuppressed: {}\n", sup.len()));
+        for s in sup {
+            out.push_str(&format!(
+                "  {} {}:{}: {}\n",
+                s.finding.id, s.finding.file, s.finding.line, s.reason
+            ));
+        }
+    }
 }
