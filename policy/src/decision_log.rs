@@ -242,6 +242,13 @@ impl AuditKeys {
         key_id(self.public_key())
     }
 
+    /// Signs `message` with the Ed25519 key. The key is the platform's own
+    /// signing key: besides checkpoints it signs recorded scan summaries and
+    /// compliance evidence bundles (each with its own domain-separated message).
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        self.signing.sign(message).as_ref().to_vec()
+    }
+
     fn mask(&self, mode: MaskMode, v: &Value) -> Value {
         match mode {
             MaskMode::Redact => Value::String("[redacted]".into()),
