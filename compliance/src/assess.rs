@@ -362,10 +362,14 @@ pub fn assess(
             .collect(),
         controls,
         checks: results.into_values().collect(),
-        evidence: evidence
-            .iter()
-            .filter(|e| cited.contains(&e.id))
-            .cloned()
-            .collect(),
+        evidence: {
+            let mut ev: Vec<Evidence> = evidence
+                .iter()
+                .filter(|e| cited.contains(&e.id))
+                .cloned()
+                .collect();
+            ev.sort_by(|a, b| a.id.cmp(&b.id));
+            ev
+        },
     }
 }

@@ -24,6 +24,15 @@
 //!   control with no automated check and no current attestation is never pass;
 //!   every status lists the checks and evidence behind it.
 //!
+//! - **Exports** ([`export::render`]): JSON (native, complete), CSV
+//!   (formula-injection guarded), Markdown, self-contained HTML with inline
+//!   SVG charts, OSCAL 1.1 assessment results; byte-identical for the same
+//!   evidence and clock.
+//! - **Signed evidence bundles** ([`bundle`]): RFC 8785 canonical JSON
+//!   ([`jcs`]), hashed per control, check and evidence piece, in a DSSE
+//!   envelope signed with the platform key; [`bundle::verify`] names what
+//!   changed. **History** ([`history`]): reports are kept and diffed.
+//!
 //! # Non-features
 //! Palisade does not certify anything: a report is evidence for an auditor,
 //! not an opinion. Controls outside the platform (HR, physical security) are
@@ -46,10 +55,12 @@
 
 mod assess;
 mod attest;
+pub mod bundle;
 mod catalog;
 mod checks;
 mod error;
 pub mod evidence;
+pub mod export;
 pub mod history;
 pub mod jcs;
 mod scans;

@@ -1,0 +1,223 @@
+//! Exports of a report built from a real store: reproducible bytes, CSV
+//! formula guard, HTML escaping and self-containment, OSCAL references,
+//! the signed bundle's tamper detection, and history diffs.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use palisade_compliance::export::{render, Format};
+use palisade_compliance::{assess, bundle, history, Attestations, Catalog, Report, Status};
+use serde_json::Value;
+use time::macros::datetime;
+
+async fn reports() -> (common::Env, Vec<Report>) {
+    let env = common::populated().await;
+    // A scan whose target name is hostile: it reaches every export.
+    let dbdir = env.data().join("db");
+    let src = env.data().join("app");
+    common::record_scan(
+        &dbdir,
+        &src,
+        &env.keys,
+        "=HYPERLINK(\"http://x\")<script>alert(1)</script>",
+        &env.scans_dir(),
+    );
+    let now = time::OffsetDateTime::now_utc();
+    let ev = env.collect(now).await;
+    let catalog = Catalog::builtin().unwrap();
+    let rs = catalog
+        .frameworks()
+        .iter()
+        .map(|f| assess(&catalog, f, &ev, &Attestations::default(), now))
+        .collect();
+    (env, rs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_are_reproducible_and_safe() {
+    let (env, rs) = reports().await;
+    // Same evidence, fixed clock: byte-identical output, every format.
+    let fixed = datetime!(2026-11-29 12:00 UTC);
+    let ev = env.collect(fixed).await;
+    let catalog = Catalog::builtin().unwrap();
+    let soc2 = catalog.framework("soc2").unwrap();
+    let a = assess(&catalog, soc2, &ev, &Attestations::default(), fixed);
+    let ev2 = env.collect(fixed).await;
+    let b = assess(&catalog, soc2, &ev2, &Attestations::default(), fixed);
+    for f in Format::ALL {
+        assert_eq!(render(&a, f).unwrap(), render(&b, f).unwrap(), "{f:?}");
+    }
+    // JSON round-trips.
+    let json = render(&a, Format::Json).unwrap();
+    let back: Report = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, a);
+
+    for r in &rs {
+        let csv = render(r, Format::Csv).unwrap();
+        let mut lines = csv.split("\r\n");
+        assert_eq!(
+            lines.next().unwrap(),
+            "\"framework\",\"family\",\"control\",\"title\",\"requirement\",\"automation\",\"status\",\"reason\",\"check\",\"check_status\",\"check_detail\",\"evidence\",\"evidence_sha256\""
+        );
+        // One row per control × check (at least one per control).
+        let rows = csv.matches("\r\n").count() - 1;
+        let expected: usize = r.controls.iter().map(|c| c.checks.len().max(1)).sum();
+        assert_eq!(rows, expected);
+        // No cell starts with a formula character.
+        for cell in csv.split("\",\"") {
+            let cell = cell.trim_start_matches('"');
+            assert!(!cell.starts_with(['=', '+', '-', '@']), "{cell}");
+        }
+        let html = render(r, Format::Html).unwrap();
+        assert!(!html.contains("<script"), "evidence markup must be escaped");
+        assert!(
+            html.contains("&lt;script&gt;") || !r.evidence.iter().any(|e| e.id.contains("script"))
+        );
+        assert!(
+            !html.contains("src=\"http") && !html.contains("href=\"http"),
+            "no external requests"
+        );
+        assert!(html.contains("<svg") && html.contains("id=\"summary\""));
+        let md = render(r, Format::Markdown).unwrap();
+        assert!(md.contains(&format!("| total | {} |", r.summary.total)));
+    }
+}
+
+fn collect_uuids(v: &Value, defined: &mut BTreeSet<String>, refs: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                match (k.as_str(), x) {
+                    ("uuid", Value::String(s)) => {
+                        assert!(defined.insert(s.clone()), "duplicate uuid {s}");
+                    }
+                    ("observation-uuid", Value::String(s)) => refs.push(s.clone()),
+                    ("href", Value::String(s)) if s.starts_with('#') => {
+                        refs.push(s[1..].to_owned())
+                    }
+                    _ => collect_uuids(x, defined, refs),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_uuids(x, defined, refs)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oscal_has_no_dangling_references() {
+    let (_env, rs) = reports().await;
+    for r in &rs {
+        let doc: Value = serde_json::from_str(&render(r, Format::Oscal).unwrap()).unwrap();
+        let ar = &doc["assessment-results"];
+        assert_eq!(ar["metadata"]["oscal-version"], "1.1.2");
+        let (mut defined, mut refs) = (BTreeSet::new(), Vec::new());
+        collect_uuids(&doc, &mut defined, &mut refs);
+        for u in &defined {
+            let p: Vec<&str> = u.split('-').collect();
+            assert!(
+                p.len() == 5 && p[2].starts_with('5'),
+                "{u} is not a v5 UUID"
+            );
+        }
+        assert!(!refs.is_empty());
+        for x in &refs {
+            assert!(defined.contains(x), "dangling reference {x}");
+        }
+        let findings = ar["results"][0]["findings"].as_array().unwrap();
+        assert_eq!(findings.len(), r.controls.len());
+        for (f, c) in findings.iter().zip(&r.controls) {
+            let state = &f["target"]["status"]["state"];
+            assert_eq!(state == "satisfied", c.status == Status::Pass, "{}", c.id);
+            let tid = f["target"]["target-id"].as_str().unwrap();
+            assert!(
+                tid.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && tid
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)),
+                "{tid}"
+            );
+        }
+        // Each cited evidence piece travels in the back matter.
+        let resources = ar["back-matter"]["resources"].as_array().unwrap();
+        assert_eq!(resources.len(), r.evidence.len() + 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signed_bundle_says_what_changed() {
+    let (env, rs) = reports().await;
+    let r = &rs[1];
+    let b = bundle::sign(r, &env.keys).unwrap();
+    let key = env.keys.public_key().to_vec();
+    let text = serde_json::to_string(&b).unwrap();
+    let back: bundle::Bundle = serde_json::from_str(&text).unwrap();
+    assert!(bundle::verify(&back, &key).is_intact());
+
+    let mut t = back.clone();
+    let i = t
+        .report
+        .controls
+        .iter()
+        .position(|c| c.status == Status::Fail)
+        .unwrap();
+    t.report.controls[i].status = Status::Pass;
+    let id = t.report.controls[i].id.clone();
+    let v = bundle::verify(&t, &key);
+    assert!(v.signature_valid);
+    assert_eq!(v.changes, [format!("control `{id}` was changed")]);
+
+    let mut t = back.clone();
+    t.report.evidence[0].content["tampered"] = Value::Bool(true);
+    let eid = t.report.evidence[0].id.clone();
+    let v = bundle::verify(&t, &key);
+    assert_eq!(
+        v.changes,
+        [
+            format!("evidence `{eid}`: content does not match its sha256"),
+            format!("evidence `{eid}` was changed")
+        ]
+    );
+
+    let mut t = back.clone();
+    t.report.checks.pop();
+    assert_eq!(bundle::verify(&t, &key).changes.len(), 1);
+
+    // Another key: the signature fails.
+    let other = palisade_policy::decision_log::AuditKeys::load_or_create(
+        tempfile::tempdir().unwrap().path(),
+    )
+    .unwrap();
+    assert!(!bundle::verify(&back, other.public_key()).signature_valid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_keeps_reports_and_diffs_statuses() {
+    let (env, rs) = reports().await;
+    let dir = env.data().join("compliance/reports");
+    let first = &rs[0];
+    history::keep(&dir, first, &render(first, Format::Json).unwrap()).unwrap();
+    // Later, the CC6.8 failure is waived.
+    let catalog = Catalog::builtin().unwrap();
+    let now = time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
+    let ev = env.collect(now).await;
+    let text = format!("[[waiver]]\ncontrol = \"soc2:CC6.8\"\njustification = \"j\"\napprover = \"a\"\nexpires = {}\n", (now + time::Duration::days(7)).date());
+    let p = env.data().join("w.toml");
+    let a = Attestations::load(&catalog, &[(&p, &text)]).unwrap();
+    let second = assess(&catalog, catalog.framework("soc2").unwrap(), &ev, &a, now);
+    history::keep(&dir, &second, &render(&second, Format::Json).unwrap()).unwrap();
+    let kept = history::stored(&dir, "soc2").unwrap();
+    assert_eq!(kept.len(), 2);
+    let (old, new) = (
+        history::read(&kept[0]).unwrap(),
+        history::read(&kept[1]).unwrap(),
+    );
+    let d = history::diff(&old, &new);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].control, "CC6.8");
+    assert_eq!(
+        (d[0].before, d[0].after),
+        (Some(Status::Fail), Some(Status::Waived))
+    );
+}
