@@ -16,6 +16,11 @@ ADMIN = [{"bearerAuth": []}]
 def decision_op(summary, req, resp, tag):
     return {"post": {"summary": summary, "tags": [tag], "parameters": [RID], "requestBody": body(req),
                      "responses": {"200": ok(resp), "400": ERR, "413": TOO_LARGE}}}
+def token_op(summary, req, resp, tag):
+    op = decision_op(summary, req, resp, tag)
+    op["post"]["responses"]["401"] = {"description": "The token did not verify (the reason is logged, never returned)",
+                                      "content": {"application/json": {"schema": ref("Error")}}}
+    return op
 def admin_op(method, summary, req=None, ctypes=("text/plain",)):
     op = {"summary": summary, "tags": ["admin"], "security": ADMIN,
           "parameters": [{"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
@@ -53,6 +58,8 @@ spec = {
     "/v1/is_authorized": decision_op("Cedar-native decision", ref("CedarRequest"), ref("CedarResponse"), "cedar"),
     "/v1/is_authorized/batch": decision_op("Cedar-native batch", {"type": "object", "required": ["requests"], "properties": {"requests": {"type": "array", "items": ref("CedarRequest")}}},
                                             {"type": "object", "properties": {"responses": {"type": "array", "items": ref("CedarResponse")}}}, "cedar"),
+    "/access/v1/token/evaluation": token_op("AuthZEN access evaluation whose subject is a bearer token (needs [[identity.issuers]])", ref("TokenEvaluationRequest"), ref("EvaluationResponse"), "authzen"),
+    "/v1/is_authorized_with_token": token_op("Cedar-native decision whose principal comes from a token, like IsAuthorizedWithToken (needs [[identity.issuers]])", ref("TokenCedarRequest"), ref("CedarResponse"), "cedar"),
     "/admin/v1/policy": {"get": {"summary": "The version being served", "tags": ["admin"], "security": ADMIN, "responses": {"200": ok(ref("PolicyVersion")), "401": {"description": "Missing or wrong admin token"}}}},
     "/admin/v1/versions": {"get": {"summary": "Policy version history, newest first", "tags": ["admin"], "security": ADMIN,
                                    "responses": {"200": ok({"type": "array", "items": {"type": "object", "properties": {"etag": {"type": "string"}, "source": {"type": "string"}, "created_at": {"type": "string"}}}}), "401": {"description": "Missing or wrong admin token"}}}},
@@ -99,6 +106,14 @@ spec = {
       "CedarRequest": {"type": "object", "required": ["principal", "action", "resource"], "properties": {
           "principal": ref("EntityUid"), "action": ref("EntityUid"), "resource": ref("EntityUid"),
           "context": {"type": "object"}, "entities": {"type": "array", "description": "Request-scoped entities (Cedar entity JSON)."}}},
+      "TokenEvaluationRequest": {"type": "object", "required": ["subject_token", "action", "resource"], "properties": {
+          "subject_token": {"type": "string", "description": "A JWT access token or ID token from a configured issuer."},
+          "action": ref("Action"), "resource": ref("Entity"),
+          "context": {"type": "object", "description": "`token` is replaced by the claims configured in principal.context."}}},
+      "TokenCedarRequest": {"type": "object", "required": ["action", "resource"], "properties": {
+          "access_token": {"type": "string"}, "identity_token": {"type": "string", "description": "Exactly one of access_token and identity_token."},
+          "action": ref("EntityUid"), "resource": ref("EntityUid"), "context": {"type": "object"},
+          "entities": {"type": "array", "description": "Request-scoped entities; none may be the principal."}}},
       "CedarResponse": {"type": "object", "properties": {
           "decision": {"enum": ["Allow", "Deny"]}, "policy_version": {"type": "string"},
           "diagnostics": {"type": "object", "properties": {"reason": {"type": "array", "items": {"type": "string"}}, "errors": {"type": "array", "items": {"type": "string"}}}}}},

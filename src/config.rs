@@ -28,6 +28,8 @@ pub struct Config {
     pub secrets: crate::cli::secrets::SecretsSettings,
     /// Vulnerability scanner (`palisade scan`, `palisade gate`, `palisade db`).
     pub scanner: palisade_scanner::ScannerSettings,
+    /// Trusted OIDC issuers and how callers map to principals (`palisade serve`).
+    pub identity: palisade_identity::IdentityConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -63,6 +65,7 @@ impl Default for Config {
             ca: Default::default(),
             secrets: Default::default(),
             scanner: palisade_scanner::ScannerSettings::default(),
+            identity: Default::default(),
         }
     }
 }

@@ -24,6 +24,9 @@ use crate::bundle::SourceFile;
 use crate::error::PolicyError;
 use crate::pdp::{BadRequest, CedarBatchRequest, CedarRequest, DecisionPoint};
 use crate::policy_store::PolicyUpdate;
+use crate::principal::{
+    TokenAuthenticator, TokenCedarRequest, TokenEvaluationRequest, Unauthenticated,
+};
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -125,6 +128,81 @@ pub fn router(pdp: Arc<DecisionPoint>, options: HttpOptions) -> Router {
         .route("/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .with_state(state)
+}
+
+#[derive(Clone)]
+struct TokenState {
+    pdp: Arc<DecisionPoint>,
+    tokens: Arc<dyn TokenAuthenticator>,
+}
+
+/// The token-based decision endpoints, whose subject is a bearer token
+/// verified by `tokens`: `POST /access/v1/token/evaluation` (AuthZEN) and
+/// `POST /v1/is_authorized_with_token` (Cedar-native). A token that does not
+/// verify is a 401 that says nothing more (the reason is logged).
+pub fn token_router(
+    pdp: Arc<DecisionPoint>,
+    tokens: Arc<dyn TokenAuthenticator>,
+    max_body_bytes: usize,
+) -> Router {
+    Router::new()
+        .route("/access/v1/token/evaluation", post(token_evaluation))
+        .route(
+            "/v1/is_authorized_with_token",
+            post(is_authorized_with_token),
+        )
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(TokenState { pdp, tokens })
+}
+
+/// The answer to a credential that did not verify, whatever the reason.
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        )],
+        axum::Json(
+            json!({ "error": { "status": 401, "message": "invalid or missing credentials" } }),
+        ),
+    )
+        .into_response()
+}
+
+async fn token_evaluation(
+    State(s): State<TokenState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let id = request_id(&headers);
+    let response = match decode::<TokenEvaluationRequest>(&body) {
+        Ok(req) => match s.tokens.authenticate(&req.subject_token).await {
+            Ok(p) => ok_json(&s.pdp.authzen_evaluation_as(&id, &p, &req)),
+            Err(Unauthenticated) => unauthorized(),
+        },
+        Err(r) => r,
+    };
+    with_request_id(response, &id)
+}
+
+async fn is_authorized_with_token(
+    State(s): State<TokenState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let id = request_id(&headers);
+    let response = match decode::<TokenCedarRequest>(&body) {
+        Ok(req) => match req.token() {
+            Ok(token) => match s.tokens.authenticate(token).await {
+                Ok(p) => ok_json(&s.pdp.is_authorized_as(&id, &p, &req)),
+                Err(Unauthenticated) => unauthorized(),
+            },
+            Err(m) => error_response(StatusCode::BAD_REQUEST, m),
+        },
+        Err(r) => r,
+    };
+    with_request_id(response, &id)
 }
 
 fn request_id(headers: &HeaderMap) -> Arc<str> {

@@ -64,6 +64,7 @@ mod nesting;
 mod pdp;
 mod policy_store;
 pub mod policy_tests;
+mod principal;
 mod version;
 
 pub use authzen::{
@@ -74,11 +75,15 @@ pub use authzen::{
 pub use bundle::{PolicyBundle, SourceFile, MAX_BUNDLE_BYTES, MAX_FILE_BYTES};
 pub use diagnostic::Diagnostic;
 pub use error::PolicyError;
-pub use http::{router, AdminAuth, HttpOptions, OPENAPI};
+pub use http::{router, token_router, AdminAuth, HttpOptions, OPENAPI};
 pub use metrics::{Api, PolicyMetrics};
 pub use pdp::{
     BadRequest, CedarBatchRequest, CedarDiagnostics, CedarRequest, CedarResponse, DecisionLimits,
     DecisionPoint, SearchResponse,
 };
 pub use policy_store::{PolicyStore, PolicyUpdate, WatchHandle};
+pub use principal::{
+    TokenAuthenticator, TokenCedarRequest, TokenEvaluationRequest, Unauthenticated,
+    VerifiedPrincipal,
+};
 pub use version::{Decision, DecisionRequest, OnEvaluationError, PolicyVersion};

@@ -22,6 +22,9 @@ use crate::authzen::{
 use crate::decision_log::{Admission, DecisionEntry, DecisionLog};
 use crate::metrics::{Api, PolicyMetrics};
 use crate::policy_store::PolicyStore;
+use crate::principal::{
+    context_with, TokenCedarRequest, TokenEvaluationRequest, VerifiedPrincipal,
+};
 use crate::version::{parse_uid_value, Decision, DecisionRequest, PolicyVersion};
 
 /// Bounds on what one request may ask.
@@ -452,6 +455,10 @@ impl DecisionPoint {
             }
             Err(e) => self.deny_unevaluated(Api::Cedar, request_id, etag, e),
         };
+        Self::cedar_response(etag, decision)
+    }
+
+    fn cedar_response(etag: &Arc<str>, decision: Decision) -> CedarResponse {
         CedarResponse {
             decision: if decision.allowed { "Allow" } else { "Deny" },
             diagnostics: CedarDiagnostics {
@@ -509,6 +516,107 @@ impl DecisionPoint {
                 }
             })
             .collect())
+    }
+
+    /// AuthZEN evaluation for a principal established from a verified
+    /// credential: the principal's request-scoped entity (attributes,
+    /// groups) replaces any stored one, and its claims are `context.token`.
+    pub fn authzen_evaluation_as(
+        &self,
+        request_id: &Arc<str>,
+        principal: &VerifiedPrincipal,
+        req: &TokenEvaluationRequest,
+    ) -> EvaluationResponse {
+        let version = self.policies.load();
+        let etag: Arc<str> = version.etag().into();
+        let mapped = (|| {
+            let resource = self.mapping.entity_uid(&req.resource, "resource")?;
+            let action = self.mapping.action_uid(&req.action)?;
+            let mut entities = vec![principal.entity.clone()];
+            let mut attributes = verified_attributes(principal);
+            if let Some(props) = req.resource.properties.as_ref().filter(|p| !p.is_empty()) {
+                entities.push(request_entity(&version, &resource, props));
+                attributes.insert("resource".into(), Value::Object(props.clone()));
+            }
+            let context = context_with(principal, req.context.clone().map(Value::Object).as_ref())?;
+            Ok::<_, String>((
+                DecisionRequest {
+                    principal: principal.uid.clone(),
+                    action,
+                    resource,
+                    context,
+                    entities: Some(Value::Array(entities)),
+                },
+                attributes,
+            ))
+        })();
+        let decision = match mapped {
+            Ok((dr, attrs)) => self.decide_logged(
+                &version,
+                &etag,
+                Api::Authzen,
+                request_id,
+                &dr,
+                Some(Value::Object(attrs)),
+            ),
+            Err(e) => self.deny_unevaluated(Api::Authzen, request_id, &etag, e),
+        };
+        EvaluationResponse {
+            decision: decision.allowed,
+            context: Self::authzen_context(&etag, &decision),
+        }
+    }
+
+    /// Cedar-native decision for a principal established from a verified
+    /// credential (see [`DecisionPoint::authzen_evaluation_as`]). Request
+    /// entities may not redefine the principal.
+    pub fn is_authorized_as(
+        &self,
+        request_id: &Arc<str>,
+        principal: &VerifiedPrincipal,
+        req: &TokenCedarRequest,
+    ) -> CedarResponse {
+        let version = self.policies.load();
+        let etag: Arc<str> = version.etag().into();
+        let mapped = (|| {
+            let uid =
+                |v: &Value, what: &str| parse_uid_value(v).map_err(|e| format!("{what}: {e}"));
+            let mut entities = vec![principal.entity.clone()];
+            match &req.entities {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(given)) => {
+                    for e in given {
+                        let same = e
+                            .get("uid")
+                            .and_then(|u| parse_uid_value(u).ok())
+                            .is_some_and(|u| u == principal.uid);
+                        if same {
+                            return Err(
+                                "entities: the principal comes from the token and cannot be given"
+                                    .to_owned(),
+                            );
+                        }
+                        entities.push(e.clone());
+                    }
+                }
+                Some(_) => return Err("entities: expected an array of Cedar entities".into()),
+            }
+            Ok(DecisionRequest {
+                principal: principal.uid.clone(),
+                action: uid(&req.action, "action")?,
+                resource: uid(&req.resource, "resource")?,
+                context: context_with(principal, req.context.as_ref())?,
+                entities: Some(Value::Array(entities)),
+            })
+        })();
+        let decision = match mapped {
+            Ok(dr) => {
+                let attrs = Value::Object(verified_attributes(principal));
+                self.decide_logged(&version, &etag, Api::Cedar, request_id, &dr, Some(attrs))
+            }
+            Err(e) => self.deny_unevaluated(Api::Cedar, request_id, &etag, e),
+        };
+        Self::cedar_response(&etag, decision)
     }
 
     /// AuthZEN subject search: which subjects of `subject.type` may do
@@ -726,6 +834,17 @@ impl DecisionPoint {
     pub fn authzen_entity(&self, uid: &EntityUid) -> AuthzenEntity {
         self.mapping.authzen_entity(uid)
     }
+}
+
+/// What the decision log records about a verified principal.
+fn verified_attributes(principal: &VerifiedPrincipal) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert(
+        "authority".into(),
+        Value::String(principal.authority.clone()),
+    );
+    m.insert("principal".into(), principal.entity.clone());
+    m
 }
 
 fn placeholder() -> EntityUid {

@@ -163,13 +163,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config.server.public_url.clone()
     };
     let app = palisade_policy::router(
-        pdp,
+        pdp.clone(),
         HttpOptions {
             max_body_bytes: config.server.max_body_bytes,
             admin,
             public_url: public_url.clone(),
         },
     );
+    let app = if config.identity.issuers.is_empty() {
+        app
+    } else {
+        let tokens = Arc::new(palisade_identity::TokenVerifier::new(&config.identity)?);
+        tracing::info!(
+            issuers = config.identity.issuers.len(),
+            "token-based decision endpoints enabled"
+        );
+        app.merge(palisade_policy::token_router(
+            pdp.clone(),
+            tokens,
+            config.server.max_body_bytes,
+        ))
+    };
     let (app, ca) = crate::cli::ca::mount(&config, app).await?;
     let tls = crate::cli::ca::tls_listener(&config, ca.as_ref()).await?;
     let _watch = if config.policy.watch {

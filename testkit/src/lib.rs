@@ -28,6 +28,15 @@ pub fn service(name: &str) -> HashMap<String, String> {
     if let Some(env) = started.get(name) {
         return env.clone();
     }
+    let env = start_service(name);
+    started.insert(name.to_owned(), env.clone());
+    env
+}
+
+/// Runs `scripts/services/NAME.sh` and returns its `KEY=VALUE` lines: a
+/// fresh instance every call (for tests that change the service's state,
+/// such as rotating an OpenID provider's keys).
+pub fn start_service(name: &str) -> HashMap<String, String> {
     let script = repo_root()
         .join("scripts/services")
         .join(format!("{name}.sh"));
@@ -43,13 +52,11 @@ pub fn service(name: &str) -> HashMap<String, String> {
         script.display(),
         out.status
     );
-    let env: HashMap<String, String> = String::from_utf8_lossy(&out.stdout)
+    String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    started.insert(name.to_owned(), env.clone());
-    env
+        .collect()
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on.

@@ -60,10 +60,40 @@ pub async fn api() -> Api {
             public_url: "http://pdp.test".into(),
         },
     );
+    // The token-based endpoints, with an authenticator that accepts no
+    // token (the real one is palisade-identity, tested end to end there).
+    let router = router.merge(palisade_policy::token_router(
+        pdp.clone(),
+        Arc::new(RefuseAll),
+        64 * 1024,
+    ));
     Api {
         router,
         pdp,
         _dir: dir,
+    }
+}
+
+/// Refuses every token.
+#[derive(Debug)]
+pub struct RefuseAll;
+
+impl palisade_policy::TokenAuthenticator for RefuseAll {
+    fn authenticate<'a>(
+        &'a self,
+        _token: &'a str,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<
+                        palisade_policy::VerifiedPrincipal,
+                        palisade_policy::Unauthenticated,
+                    >,
+                > + Send
+                + 'a,
+        >,
+    > {
+        Box::pin(async { Err(palisade_policy::Unauthenticated) })
     }
 }
 

@@ -1,0 +1,443 @@
+//! Token verification against a real OpenID provider (npm `oidc-provider`,
+//! started by `scripts/services/oidc.sh`): every rejection, the mapping to
+//! principals, and a signing-key rotation while the verifier runs.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use openidconnect::reqwest;
+use palisade_identity::{
+    IdentityConfig, IssuerConfig, PrincipalMapping, Rejection, TokenKind, TokenVerifier,
+};
+use serde_json::{json, Value};
+
+const AUD: &str = "urn:palisade";
+
+struct Provider {
+    issuer: String,
+    secret: String,
+    http: reqwest::Client,
+}
+
+impl Provider {
+    fn from_env(env: HashMap<String, String>) -> Self {
+        Self {
+            issuer: env["OIDC_ISSUER"].clone(),
+            secret: env["OIDC_CLIENT_SECRET"].clone(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The provider shared by this test process.
+    fn shared() -> Self {
+        Self::from_env(palisade_testkit::service("oidc"))
+    }
+
+    /// A provider of its own (for tests that rotate its keys).
+    fn own() -> Self {
+        Self::from_env(palisade_testkit::start_service("oidc"))
+    }
+
+    async fn token(&self, client: &str, resource: Option<&str>) -> String {
+        let mut body = "grant_type=client_credentials".to_owned();
+        if let Some(r) = resource {
+            body.push_str(&format!("&resource={r}"));
+        }
+        let r: Value = self
+            .http
+            .post(format!("{}/token", self.issuer))
+            .basic_auth(client, Some(&self.secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token: {r}"))
+            .to_owned()
+    }
+
+    /// A token with arbitrary claims signed by the provider's current key.
+    async fn sign(&self, alg: &str, header: Value, claims: Value) -> String {
+        let r: Value = self
+            .http
+            .post(format!("{}/test/sign", self.issuer))
+            .json(&json!({ "alg": alg, "header": header, "claims": claims }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn rotate(&self, retire: bool) -> Vec<String> {
+        let r: Value = self
+            .http
+            .post(format!(
+                "{}/test/rotate{}",
+                self.issuer,
+                if retire { "?retire=1" } else { "" }
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        serde_json::from_value(r["kids"].clone()).unwrap()
+    }
+
+    fn config(&self) -> IssuerConfig {
+        IssuerConfig {
+            issuer: self.issuer.clone(),
+            audiences: vec![AUD.into(), "palisade-web".into()],
+            principal: PrincipalMapping {
+                attributes: vec!["client_id".into()],
+                context: vec!["scope".into()],
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    /// Valid access-token claims, to be altered by a test.
+    fn claims(&self) -> Value {
+        let now = now();
+        json!({ "iss": self.issuer, "sub": "svc-alice", "aud": AUD, "iat": now, "exp": now + 300,
+                "groups": ["admins"] })
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn verifier(issuers: Vec<IssuerConfig>) -> TokenVerifier {
+    TokenVerifier::new(&IdentityConfig {
+        issuers,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn parts(token: &str) -> Vec<String> {
+    token.split('.').map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn access_tokens_verify_and_map_to_principals() {
+    let p = Provider::shared();
+    let v = verifier(vec![p.config()]);
+    for resource in [None, Some("urn:palisade:es256")] {
+        let token = p.token("svc-alice", resource).await;
+        let verified = v.verify(&token).await.unwrap();
+        assert_eq!(verified.kind, TokenKind::Access);
+        assert_eq!(verified.claims["groups"], json!(["admins", "readers"]));
+        let principal = v.principal(&verified).unwrap();
+        let iss = &p.issuer;
+        assert_eq!(
+            principal.uid.to_string(),
+            format!(r#"User::"{iss}|svc-alice""#)
+        );
+        assert_eq!(
+            principal.entity["parents"],
+            json!([{"type": "UserGroup", "id": format!("{iss}|admins")},
+                   {"type": "UserGroup", "id": format!("{iss}|readers")}])
+        );
+        assert_eq!(principal.entity["attrs"], json!({"client_id": "svc-alice"}));
+        assert_eq!(principal.authority, *iss);
+    }
+    // ID tokens (typ JWT, aud = the client id) from the same issuer.
+    let mut claims = p.claims();
+    claims["aud"] = json!("palisade-web");
+    let id_token = p.sign("RS256", json!({"typ": "JWT"}), claims).await;
+    assert_eq!(v.verify(&id_token).await.unwrap().kind, TokenKind::Id);
+    // One fetch (discovery with its key set) served all of them.
+    assert_eq!(v.key_fetches(&p.issuer), 1);
+}
+
+#[tokio::test]
+async fn every_kind_of_bad_token_is_refused_with_its_reason() {
+    let p = Provider::shared();
+    let v = verifier(vec![p.config()]);
+    let good = p.token("svc-bob", None).await;
+    v.verify(&good).await.unwrap();
+    let [h, c, s]: [String; 3] = parts(&good).try_into().unwrap();
+
+    // alg: none, with the real claims.
+    let none = format!("{}.{c}.", b64(br#"{"alg":"none","typ":"at+jwt"}"#));
+    assert_eq!(v.verify(&none).await.unwrap_err(), Rejection::AlgNone);
+
+    // HS256 keyed with the issuer's published public key (the classic confusion attack).
+    let jwks: Value = p
+        .http
+        .get(format!("{}/jwks", p.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let public = serde_json::to_vec(&jwks["keys"][0]).unwrap();
+    let input = format!("{}.{c}", b64(br#"{"alg":"HS256","typ":"at+jwt"}"#));
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&public).unwrap();
+    mac.update(input.as_bytes());
+    let hs = format!("{input}.{}", b64(&mac.finalize().into_bytes()));
+    assert_eq!(
+        v.verify(&hs).await.unwrap_err(),
+        Rejection::HmacAlgorithm("HS256".into())
+    );
+
+    // Tampered claims under the original signature; tampered signature.
+    let mut claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&c)
+            .unwrap(),
+    )
+    .unwrap();
+    claims["groups"] = json!(["admins"]);
+    let forged = format!("{h}.{}.{s}", b64(&serde_json::to_vec(&claims).unwrap()));
+    assert!(matches!(
+        v.verify(&forged).await,
+        Err(Rejection::BadSignature(_))
+    ));
+    let mut sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&s)
+        .unwrap();
+    sig[10] ^= 1;
+    let flipped = format!("{h}.{c}.{}", b64(&sig));
+    assert!(matches!(
+        v.verify(&flipped).await,
+        Err(Rejection::BadSignature(_))
+    ));
+
+    // Audience of another resource server.
+    let other = p.token("svc-bob", Some("urn:other")).await;
+    assert!(matches!(
+        v.verify(&other).await,
+        Err(Rejection::WrongAudience(_))
+    ));
+
+    // Not yet valid, issued in the future (beyond the 30 s leeway); within the leeway is fine.
+    let mut claims = p.claims();
+    claims["nbf"] = json!(now() + 600);
+    let t = p.sign("RS256", json!({"typ": "at+jwt"}), claims).await;
+    assert!(matches!(v.verify(&t).await, Err(Rejection::NotYetValid(_))));
+    let mut claims = p.claims();
+    claims["iat"] = json!(now() + 600);
+    claims["exp"] = json!(now() + 900);
+    let t = p.sign("RS256", json!({"typ": "at+jwt"}), claims).await;
+    assert!(matches!(
+        v.verify(&t).await,
+        Err(Rejection::IssuedInFuture(_))
+    ));
+    let mut claims = p.claims();
+    claims["nbf"] = json!(now() + 5);
+    let t = p.sign("RS256", json!({"typ": "at+jwt"}), claims).await;
+    v.verify(&t).await.unwrap();
+
+    // Expired long ago, and just now with no leeway (the provider's 1 s tokens).
+    let mut claims = p.claims();
+    claims["iat"] = json!(now() - 7200);
+    claims["exp"] = json!(now() - 3600);
+    let t = p.sign("RS256", json!({"typ": "at+jwt"}), claims).await;
+    assert!(matches!(v.verify(&t).await, Err(Rejection::Expired(_))));
+    let strict = verifier(vec![IssuerConfig {
+        leeway_seconds: 0,
+        ..p.config()
+    }]);
+    let short = p.token("svc-short", None).await;
+    strict.verify(&short).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(matches!(
+        strict.verify(&short).await,
+        Err(Rejection::Expired(_))
+    ));
+
+    // An issuer nobody configured (a second, real provider) and a made-up one.
+    let stranger = Provider::own();
+    let t = stranger.token("svc-alice", None).await;
+    assert_eq!(
+        v.verify(&t).await.unwrap_err(),
+        Rejection::UnknownIssuer(stranger.issuer.clone())
+    );
+    // The stranger's key, claiming to be our issuer.
+    let both = verifier(vec![
+        p.config(),
+        IssuerConfig {
+            issuer: stranger.issuer.clone(),
+            ..p.config()
+        },
+    ]);
+    both.verify(&stranger.token("svc-bob", None).await)
+        .await
+        .unwrap();
+    let mut claims = p.claims();
+    claims["iss"] = json!(p.issuer);
+    let t = stranger
+        .sign("RS256", json!({"typ": "at+jwt"}), claims)
+        .await;
+    assert!(
+        matches!(both.verify(&t).await, Err(Rejection::WrongIssuer(_))),
+        "{:?}",
+        both.verify(&t).await
+    );
+
+    // ES256 where the issuer allows RS256 only.
+    let rs_only = verifier(vec![IssuerConfig {
+        algorithms: vec!["RS256".into()],
+        ..p.config()
+    }]);
+    let es = p.token("svc-bob", Some("urn:palisade:es256")).await;
+    assert!(matches!(
+        rs_only.verify(&es).await,
+        Err(Rejection::DisallowedAlgorithm { .. })
+    ));
+
+    // Access tokens where only ID tokens are accepted.
+    let id_only = verifier(vec![IssuerConfig {
+        token_types: vec![TokenKind::Id],
+        ..p.config()
+    }]);
+    assert!(matches!(
+        id_only.verify(&good).await,
+        Err(Rejection::UnsupportedType(_))
+    ));
+
+    // Oversized: refused before parsing, even when properly signed.
+    let mut claims = p.claims();
+    claims["padding"] = json!("x".repeat(10_000));
+    let big = p.sign("RS256", json!({"typ": "at+jwt"}), claims).await;
+    assert!(matches!(
+        v.verify(&big).await,
+        Err(Rejection::Oversized { max: 8192, .. })
+    ));
+    assert_eq!(v.verify("  ").await.unwrap_err(), Rejection::Missing);
+    assert!(matches!(
+        v.verify("abc").await,
+        Err(Rejection::Malformed(_))
+    ));
+
+    // The principal id claim must be there.
+    let mut claims = p.claims();
+    claims.as_object_mut().unwrap().remove("sub");
+    let t = p.sign("RS256", json!({"typ": "at+jwt"}), claims).await;
+    assert!(
+        matches!(v.verify(&t).await, Err(Rejection::Malformed(_))),
+        "{:?}",
+        v.verify(&t).await
+    );
+}
+
+#[tokio::test]
+async fn signing_keys_rotate_while_the_verifier_runs() {
+    let p = Provider::own();
+    let v = verifier(vec![IssuerConfig {
+        jwks_min_refresh_seconds: 1,
+        ..p.config()
+    }]);
+    let before = p.token("svc-alice", None).await;
+    v.verify(&before).await.unwrap();
+    assert_eq!(v.key_fetches(&p.issuer), 1);
+
+    // The provider rolls to a new key and keeps publishing the old one.
+    let kids = p.rotate(false).await;
+    assert_eq!(kids.len(), 4);
+    let after = p.token("svc-alice", None).await;
+    assert_ne!(parts(&after)[0], parts(&before)[0], "new kid in the header");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    v.verify(&after).await.unwrap();
+    assert_eq!(
+        v.key_fetches(&p.issuer),
+        2,
+        "the unknown kid fetched the key set once"
+    );
+    v.verify(&before).await.unwrap();
+
+    // The old keys are retired: once the verifier has fetched the new set,
+    // tokens signed with them are refused.
+    p.rotate(true).await;
+    let latest = p.token("svc-alice", None).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    v.verify(&latest).await.unwrap();
+    assert_eq!(v.key_fetches(&p.issuer), 3);
+    assert!(matches!(
+        v.verify(&before).await,
+        Err(Rejection::UnknownKey { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unknown_key_ids_fetches_the_key_set_at_most_once() {
+    let p = Provider::shared();
+    let v = verifier(vec![p.config()]);
+    v.verify(&p.token("svc-bob", None).await).await.unwrap();
+    let fetched = v.key_fetches(&p.issuer);
+    let mut tokens = Vec::new();
+    for i in 0..40 {
+        tokens.push(
+            p.sign(
+                "RS256",
+                json!({"typ": "at+jwt", "kid": format!("bogus-{i}")}),
+                p.claims(),
+            )
+            .await,
+        );
+    }
+    // All at once: one fetch at a time, and no more than one per interval.
+    let v = std::sync::Arc::new(v);
+    let tasks: Vec<_> = tokens
+        .into_iter()
+        .map(|t| {
+            let v = v.clone();
+            tokio::spawn(async move { v.verify(&t).await })
+        })
+        .collect();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert!(matches!(r, Err(Rejection::UnknownKey { .. })), "{r:?}");
+    }
+    assert!(v.key_fetches(&p.issuer) <= fetched + 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_issuer_fails_closed() {
+    let issuer = format!("http://127.0.0.1:{}", palisade_testkit::closed_port());
+    let v = verifier(vec![IssuerConfig {
+        issuer: issuer.clone(),
+        audiences: vec![AUD.into()],
+        ..Default::default()
+    }]);
+    let p = Provider::shared();
+    let mut claims = p.claims();
+    claims["iss"] = json!(issuer);
+    let t = p.sign("RS256", json!({"typ": "at+jwt"}), claims).await;
+    assert!(matches!(
+        v.verify(&t).await,
+        Err(Rejection::IssuerUnavailable { .. })
+    ));
+    assert!(matches!(
+        v.verify(&t).await,
+        Err(Rejection::IssuerUnavailable { .. })
+    ));
+    assert_eq!(
+        v.key_fetches(&issuer),
+        1,
+        "the second attempt was rate-limited"
+    );
+}
