@@ -25,6 +25,7 @@ use zeroize::Zeroizing;
 use crate::authz::{entity, Caller, IssuePolicy, Requester};
 use crate::keys::{key_from_pem, key_from_pkcs8, key_pem, KeyAlgorithm, PrivateKeyPem};
 use crate::ledger_writer::LedgerWriter;
+use crate::tbs::{TbsCertificate, TbsRecorder};
 use crate::timefmt::{now, parse, rfc3339};
 use crate::{CaError, SpiffeId};
 
@@ -168,9 +169,9 @@ struct Signer {
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
     issuer: Issuer<'static, KeyPair>,
-    /// Same name, key identifier and algorithm, a throwaway key: signs the
-    /// to-be-signed certificate for the ledger before the real signature.
-    throwaway: Issuer<'static, KeyPair>,
+    /// Same name, key identifier, algorithm and public key, no signature:
+    /// serializes the to-be-signed certificate recorded before signing.
+    recorder: Issuer<'static, TbsRecorder>,
 }
 
 struct State {
@@ -440,8 +441,9 @@ impl CertificateAuthority {
             .find(|i| i.kind == "intermediate" && i.status == "active")
             .ok_or(CaError::NotInitialized)?;
         let key = Self::unseal_key(kek, active).await?;
-        let alg = KeyAlgorithm::of(key.algorithm())
-            .ok_or_else(|| CaError::Crypto("unsupported CA key algorithm".into()))?;
+        if KeyAlgorithm::of(key.algorithm()).is_none() {
+            return Err(CaError::Crypto("unsupported CA key algorithm".into()));
+        }
         let der = pem_to_der(&active.cert_pem)?;
         let (_, x) = x509_parser::parse_x509_certificate(&der)
             .map_err(|e| CaError::Crypto(format!("intermediate certificate: {e}")))?;
@@ -449,11 +451,11 @@ impl CertificateAuthority {
             id: active.id.clone(),
             not_before: x509_time(x.validity().not_before),
             not_after: x509_time(x.validity().not_after),
-            issuer: Issuer::from_ca_cert_der(&CertificateDer::from(der.as_slice()), key)?,
-            throwaway: Issuer::from_ca_cert_der(
+            recorder: Issuer::from_ca_cert_der(
                 &CertificateDer::from(der.as_slice()),
-                alg.generate()?,
+                TbsRecorder::of(&key),
             )?,
+            issuer: Issuer::from_ca_cert_der(&CertificateDer::from(der.as_slice()), key)?,
             cert_pem: active.cert_pem.clone(),
         };
         let roots = issuers
@@ -733,9 +735,8 @@ impl CertificateAuthority {
 
     /// Issues an X.509-SVID. Order: validate the request, authenticate the
     /// caller (a join token burns here), authorize (`ca:issue`), reserve the
-    /// serial and record the to-be-signed certificate (durable), sign, check
-    /// the signed certificate is exactly what was recorded, record it
-    /// (durable), answer.
+    /// serial and record the to-be-signed certificate (durable), sign exactly
+    /// the recorded bytes, record the certificate (durable), answer.
     pub async fn issue(
         &self,
         req: IssueRequest,
@@ -874,8 +875,7 @@ impl CertificateAuthority {
         let (serial_hex, tbs) = loop {
             let (serial, serial_hex) = random_serial();
             params.serial_number = Some(SerialNumber::from_slice(&serial));
-            let pre = params.signed_by(&public_key, &signer.throwaway)?;
-            let tbs = tbs_of(pre.der())?;
+            let tbs = TbsCertificate::new(&params, &public_key, &signer.recorder)?;
             let rec = CertRecord {
                 serial: serial_hex.clone(),
                 issuer_id: signer.id.clone(),
@@ -886,7 +886,7 @@ impl CertificateAuthority {
                 not_after: rfc3339(not_after),
                 requester: caller.label.clone(),
                 status: "reserved".into(),
-                tbs_der: tbs.clone(),
+                tbs_der: tbs.der.clone(),
                 cert_der: None,
                 revoked_at: None,
                 revocation_reason: None,
@@ -903,14 +903,8 @@ impl CertificateAuthority {
             }
         };
 
-        // 6. Sign; the signed certificate must be exactly the recorded one.
-        let cert = params.signed_by(&public_key, &signer.issuer)?;
-        let der = cert.der().to_vec();
-        if tbs_of(&der)? != tbs {
-            return Err(CaError::Crypto(
-                "signed certificate differs from the recorded to-be-signed certificate".into(),
-            ));
-        }
+        // 6. Sign exactly the recorded bytes.
+        let der = tbs.sign(signer.issuer.key())?;
 
         // 7. Record the result, 8. answer.
         self.writer
@@ -1167,13 +1161,6 @@ fn validate_dns(d: &str) -> Result<(), CaError> {
             d.chars().take(64).collect::<String>()
         )))
     }
-}
-
-/// The raw to-be-signed part of a certificate.
-fn tbs_of(der: &[u8]) -> Result<Vec<u8>, CaError> {
-    let (_, x) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| CaError::Crypto(format!("certificate does not parse: {e}")))?;
-    Ok(x.tbs_certificate.as_ref().to_vec())
 }
 
 /// The SPIFFE ID of an X.509-SVID: its only URI SAN.

@@ -20,9 +20,9 @@
 //!   SPIFFE ID; see [`DEFAULT_ISSUE_POLICY`]).
 //! - **Ledger** (`palisade_store::CertLedger`): like trusted public CAs, the
 //!   serial is reserved and the to-be-signed certificate recorded before
-//!   signing (it is produced with a throwaway key of the same algorithm), the
-//!   signed certificate is checked byte-for-byte against it and recorded, and
-//!   only then returned. Concurrent issuances share one fsync (group commit).
+//!   any signature exists; exactly those recorded bytes are then signed, the
+//!   certificate recorded, and only then returned. Concurrent issuances share
+//!   one fsync (group commit).
 //! - **Revocation**: CRLs (DER/PEM) regenerated on revocation and at half
 //!   their lifetime; trust bundle as PEM and as a SPIFFE bundle (JWKS).
 //! - **mTLS** ([`tls`]): rustls server configs with client-certificate
@@ -57,6 +57,7 @@ pub mod http;
 mod keys;
 mod ledger_writer;
 mod spiffe;
+mod tbs;
 mod timefmt;
 pub mod tls;
 

@@ -177,6 +177,34 @@ impl SqliteLedger {
 const CERT_COLUMNS: &str = "serial, issuer_id, spiffe_id, sans, public_key_hash, not_before, \
      not_after, requester, status, tbs_der, cert_der, revoked_at, revocation_reason, created_at";
 
+/// Splits a batch into statements of 32, 16, 8, 4, 2 and 1 rows: few
+/// statements per batch, and few distinct statement texts for the
+/// connection's prepared-statement cache.
+fn statement_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if items.is_empty() {
+            return None;
+        }
+        let size = [32, 16, 8, 4, 2, 1]
+            .into_iter()
+            .find(|n| *n <= items.len())
+            .unwrap_or(1);
+        let (head, rest) = items.split_at(size);
+        items = rest;
+        Some(head)
+    })
+}
+
+/// Appends `n` comma-separated copies of `row` to `sql`.
+fn push_rows(sql: &mut String, n: usize, row: &str) {
+    for i in 0..n {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(row);
+    }
+}
+
 fn cert_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CertRecord, StoreError> {
     let sans: String = row.try_get("sans")?;
     Ok(CertRecord {
@@ -232,38 +260,49 @@ impl CertLedger for SqliteLedger {
             return Ok(());
         }
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for c in reserve {
-            let sans = serde_json::to_string(&c.sans).unwrap_or_else(|_| "[]".into());
-            sqlx::query(
+        for chunk in statement_chunks(reserve) {
+            let mut sql = String::from(
                 "INSERT INTO ca_certificates (serial, issuer_id, spiffe_id, sans, public_key_hash, \
-                 not_before, not_after, requester, status, tbs_der, cert_der, created_at) \
-                 VALUES (?,?,?,?,?,?,?,?,'reserved',?,NULL,?)",
-            )
-            .bind(&c.serial)
-            .bind(&c.issuer_id)
-            .bind(&c.spiffe_id)
-            .bind(sans)
-            .bind(&c.public_key_hash)
-            .bind(&c.not_before)
-            .bind(&c.not_after)
-            .bind(&c.requester)
-            .bind(&c.tbs_der)
-            .bind(&c.created_at)
-            .execute(&mut *tx)
-            .await?;
+                 not_before, not_after, requester, status, tbs_der, cert_der, created_at) VALUES ",
+            );
+            push_rows(
+                &mut sql,
+                chunk.len(),
+                "(?,?,?,?,?,?,?,?,'reserved',?,NULL,?)",
+            );
+            let mut q = sqlx::query(&sql);
+            for c in chunk {
+                let sans = serde_json::to_string(&c.sans).unwrap_or_else(|_| "[]".into());
+                q = q
+                    .bind(&c.serial)
+                    .bind(&c.issuer_id)
+                    .bind(&c.spiffe_id)
+                    .bind(sans)
+                    .bind(&c.public_key_hash)
+                    .bind(&c.not_before)
+                    .bind(&c.not_after)
+                    .bind(&c.requester)
+                    .bind(&c.tbs_der)
+                    .bind(&c.created_at);
+            }
+            q.execute(&mut *tx).await?;
         }
-        for c in complete {
-            let n = sqlx::query(
-                "UPDATE ca_certificates SET cert_der = ?, \
+        for chunk in statement_chunks(complete) {
+            // One row per completion; a serial that is unknown, already
+            // completed or listed twice leaves fewer rows changed than asked.
+            let mut sql = String::from(
+                "UPDATE ca_certificates SET cert_der = v.column2, \
                  status = CASE status WHEN 'reserved' THEN 'issued' ELSE status END \
-                 WHERE serial = ? AND cert_der IS NULL",
-            )
-            .bind(&c.cert_der)
-            .bind(&c.serial)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n != 1 {
+                 FROM (VALUES ",
+            );
+            push_rows(&mut sql, chunk.len(), "(?,?)");
+            sql.push_str(") AS v WHERE ca_certificates.serial = v.column1 AND cert_der IS NULL");
+            let mut q = sqlx::query(&sql);
+            for c in chunk {
+                q = q.bind(&c.serial).bind(&c.cert_der);
+            }
+            let n = q.execute(&mut *tx).await?.rows_affected();
+            if n != chunk.len() as u64 {
                 return Err(StoreError::Query(sqlx::Error::RowNotFound));
             }
         }
@@ -454,6 +493,55 @@ mod tests {
             revoked_at: None,
             revocation_reason: None,
             created_at: "2026-01-01T00:00:00Z".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn large_batches_commit_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("l.db").display());
+        let l = SqliteLedger::open(&url).await.unwrap();
+        let serial = |i: usize| format!("{i:04x}");
+        let done = |i: usize| CertCompletion {
+            serial: serial(i),
+            cert_der: vec![i as u8, 1],
+        };
+        // 45 rows: statements of 32, 8, 4 and 1 rows in one transaction.
+        let first: Vec<_> = (0..45).map(|i| rec(&serial(i))).collect();
+        l.write_batch(&first, &[]).await.unwrap();
+        // Reservations of new serials and completions of earlier ones share
+        // a transaction (group commit).
+        let second: Vec<_> = (45..90).map(|i| rec(&serial(i))).collect();
+        let completions: Vec<_> = (0..45).map(done).collect();
+        l.write_batch(&second, &completions).await.unwrap();
+        for i in [0, 31, 32, 44] {
+            let c = l.cert(&serial(i)).await.unwrap().unwrap();
+            assert_eq!(c.status, "issued");
+            assert_eq!(c.cert_der, Some(vec![i as u8, 1]));
+        }
+        assert_eq!(
+            l.cert(&serial(89)).await.unwrap().unwrap().status,
+            "reserved"
+        );
+
+        // One bad completion among many (a serial listed twice, an unknown
+        // one, one already completed) fails the whole batch: nothing of it
+        // is written, the new reservation included.
+        for bad in [
+            vec![done(50), done(50)],
+            vec![done(51), done(999)],
+            vec![done(52), done(3)],
+        ] {
+            let mut batch: Vec<_> = (53..80).map(done).collect();
+            batch.extend(bad);
+            assert!(l.write_batch(&[rec("ffff")], &batch).await.is_err());
+            assert!(l.cert("ffff").await.unwrap().is_none());
+            for i in 50..80 {
+                assert_eq!(
+                    l.cert(&serial(i)).await.unwrap().unwrap().status,
+                    "reserved"
+                );
+            }
         }
     }
 
