@@ -112,3 +112,9 @@ fn kubernetes_checks_match_their_fixtures_exactly() {
     let seen = check_family("kubernetes");
     all_expected("PAL-K8S-", &seen);
 }
+
+#[test]
+fn dockerfile_checks_match_their_fixtures_exactly() {
+    let seen = check_family("dockerfile");
+    all_expected("PAL-DF-", &seen);
+}
