@@ -118,3 +118,9 @@ fn dockerfile_checks_match_their_fixtures_exactly() {
     let seen = check_family("dockerfile");
     all_expected("PAL-DF-", &seen);
 }
+
+#[test]
+fn terraform_checks_match_their_fixtures_exactly() {
+    let seen = check_family("terraform");
+    all_expected("PAL-TF-", &seen);
+}

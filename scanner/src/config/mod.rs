@@ -16,6 +16,7 @@
 
 pub mod doc;
 mod dockerfile;
+mod hcl;
 mod kubernetes;
 pub mod rules;
 mod suppress;
@@ -377,6 +378,8 @@ struct FileScan<'a> {
     opts: &'a ConfigOptions,
     out: ConfigScan,
     cluster: kubernetes::ClusterFacts,
+    /// Terraform files by directory: variables and locals are shared by the files of a directory.
+    terraform: std::collections::BTreeMap<String, Vec<(String, String)>>,
 }
 
 impl FileScan<'_> {
@@ -422,7 +425,14 @@ impl FileScan<'_> {
                         &mut self.cluster,
                     ),
                     FileKind::Dockerfile => dockerfile::scan(self.cat, name, text, &mut found),
-                    FileKind::Terraform => terraform::scan(self.cat, name, text, &mut found),
+                    FileKind::Terraform => {
+                        let dir = name.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+                        self.terraform
+                            .entry(dir)
+                            .or_default()
+                            .push((name.to_string(), text.to_string()));
+                        Ok(())
+                    }
                     FileKind::Other => Ok(()),
                 }
             },
@@ -452,6 +462,39 @@ impl FileScan<'_> {
 
     fn finish(mut self) -> ConfigScan {
         self.cluster.finish(self.cat, &mut self.out.findings);
+        for files in std::mem::take(&mut self.terraform).values() {
+            let mut found = Vec::new();
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                terraform::scan_dir(self.cat, files, &mut found)
+            }));
+            let errors = result.unwrap_or_else(|_| {
+                files
+                    .iter()
+                    .map(|(n, _)| {
+                        (
+                            n.clone(),
+                            ParseError::new(
+                                1,
+                                1,
+                                "internal error while checking (please report this file)",
+                            ),
+                        )
+                    })
+                    .collect()
+            });
+            for (name, e) in errors {
+                self.file_error(&name, &e);
+            }
+            for (name, text) in files {
+                let mine = found.iter().filter(|f| &f.file == name).cloned().collect();
+                let (kept, suppressed, warnings) = suppress::in_place(text, mine);
+                self.out.findings.extend(kept);
+                self.out.suppressed.extend(suppressed);
+                self.out
+                    .warnings
+                    .extend(warnings.into_iter().map(|w| format!("{name}: {w}")));
+            }
+        }
         self.out
             .findings
             .sort_by(|a, b| (&a.file, a.line, &a.id).cmp(&(&b.file, b.line, &b.id)));
@@ -471,6 +514,7 @@ pub fn scan_path(
         opts,
         out: ConfigScan::default(),
         cluster: Default::default(),
+        terraform: Default::default(),
     };
     if path == Path::new("-") {
         let mut buf = Vec::new();
@@ -540,6 +584,7 @@ pub fn scan_bytes(name: &str, bytes: &[u8], cat: &Catalogue, opts: &ConfigOption
         opts,
         out: ConfigScan::default(),
         cluster: Default::default(),
+        terraform: Default::default(),
     };
     fs.scan_bytes(name, bytes);
     fs.finish()

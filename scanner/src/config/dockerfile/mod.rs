@@ -12,7 +12,10 @@ pub(crate) const CATALOGUE: &str = include_str!("checks.toml");
 
 fn instruction_node(ins: &parse::Instruction) -> Node {
     let l = ins.line;
-    let mut entries = vec![("value".to_string(), Node::new(Value::Str(ins.args.clone()), l))];
+    let mut entries = vec![(
+        "value".to_string(),
+        Node::new(Value::Str(ins.args.clone()), l),
+    )];
     if matches!(ins.keyword.as_str(), "ENV" | "ARG" | "LABEL") {
         let vars = parse::assignments(&ins.keyword, &ins.args)
             .into_iter()
@@ -30,7 +33,12 @@ fn instruction_node(ins: &parse::Instruction) -> Node {
 }
 
 /// Scans one Dockerfile.
-pub(crate) fn scan(cat: &Catalogue, file: &str, text: &str, found: &mut Vec<ConfigFinding>) -> Result<(), ParseError> {
+pub(crate) fn scan(
+    cat: &Catalogue,
+    file: &str,
+    text: &str,
+    found: &mut Vec<ConfigFinding>,
+) -> Result<(), ParseError> {
     let df = parse::parse(text)?;
     let stage_label = |i: usize| -> String {
         match df.stages.get(i) {
@@ -55,7 +63,15 @@ pub(crate) fn scan(cat: &Catalogue, file: &str, text: &str, found: &mut Vec<Conf
         for c in &checks {
             if c.target == Some(CheckTarget::Instruction) && c.applies_to(&ins.keyword) {
                 for h in c.eval(&scope, &label) {
-                    found.push(ConfigFinding::new(&c.meta, Family::Dockerfile, file, ins.line, ins.keyword.clone(), label.clone(), h.message));
+                    found.push(ConfigFinding::new(
+                        &c.meta,
+                        Family::Dockerfile,
+                        file,
+                        ins.line,
+                        ins.keyword.clone(),
+                        label.clone(),
+                        h.message,
+                    ));
                 }
             }
         }
@@ -63,7 +79,15 @@ pub(crate) fn scan(cat: &Catalogue, file: &str, text: &str, found: &mut Vec<Conf
     let mut push = |id: &str, line: u32, field: &str, object: String, message: String| {
         if let Some(m) = cat.meta(id) {
             let m: &CheckMeta = m;
-            found.push(ConfigFinding::new(m, Family::Dockerfile, file, line, field.to_string(), object, message));
+            found.push(ConfigFinding::new(
+                m,
+                Family::Dockerfile,
+                file,
+                line,
+                field.to_string(),
+                object,
+                message,
+            ));
         }
     };
     let Some(last) = df.stages.len().checked_sub(1) else {
@@ -73,12 +97,20 @@ pub(crate) fn scan(cat: &Catalogue, file: &str, text: &str, found: &mut Vec<Conf
     let mut stage = last;
     let mut user: Option<(&str, u32)> = None;
     loop {
-        if let Some(u) = df.instructions.iter().rev().find(|i| i.stage == stage && i.keyword == "USER") {
+        if let Some(u) = df
+            .instructions
+            .iter()
+            .rev()
+            .find(|i| i.stage == stage && i.keyword == "USER")
+        {
             user = Some((u.args.as_str(), u.line));
             break;
         }
         let base = df.stages[stage].base.to_ascii_lowercase();
-        match df.stages[..stage].iter().rposition(|s| s.name.as_deref() == Some(base.as_str())) {
+        match df.stages[..stage]
+            .iter()
+            .rposition(|s| s.name.as_deref() == Some(base.as_str()))
+        {
             Some(parent) => stage = parent,
             None => break,
         }
@@ -89,7 +121,13 @@ pub(crate) fn scan(cat: &Catalogue, file: &str, text: &str, found: &mut Vec<Conf
     };
     let final_base = df.stages[last].base.as_str();
     match user {
-        Some((u, line)) if is_root(u) => push("PAL-DF-001", line, "USER", stage_label(last), format!("the final stage switches to USER {u}")),
+        Some((u, line)) if is_root(u) => push(
+            "PAL-DF-001",
+            line,
+            "USER",
+            stage_label(last),
+            format!("the final stage switches to USER {u}"),
+        ),
         Some(_) => {}
         None if final_base != "scratch" => push(
             "PAL-DF-001",
@@ -104,7 +142,11 @@ pub(crate) fn scan(cat: &Catalogue, file: &str, text: &str, found: &mut Vec<Conf
     for (i, s) in df.stages.iter().enumerate() {
         let base = s.base.as_str();
         let lower = base.to_ascii_lowercase();
-        if lower == "scratch" || df.stages[..i].iter().any(|p| p.name.as_deref() == Some(lower.as_str())) {
+        if lower == "scratch"
+            || df.stages[..i]
+                .iter()
+                .any(|p| p.name.as_deref() == Some(lower.as_str()))
+        {
             continue;
         }
         if base.contains('@') {
@@ -115,7 +157,9 @@ pub(crate) fn scan(cat: &Catalogue, file: &str, text: &str, found: &mut Vec<Conf
         let why = match tag {
             None => Some(format!("FROM {base} has no tag (means latest)")),
             Some("latest") => Some(format!("FROM {base} uses the latest tag")),
-            Some("") => Some(format!("FROM {base} has an empty tag (an ARG without a value?)")),
+            Some("") => Some(format!(
+                "FROM {base} has an empty tag (an ARG without a value?)"
+            )),
             _ => None,
         };
         if let Some(why) = why {
@@ -125,13 +169,25 @@ pub(crate) fn scan(cat: &Catalogue, file: &str, text: &str, found: &mut Vec<Conf
     // PAL-DF-012: a HEALTHCHECK anywhere in the final stage (or an ancestor stage).
     let has_healthcheck = df.instructions.iter().any(|i| i.keyword == "HEALTHCHECK");
     if !has_healthcheck && final_base != "scratch" {
-        push("PAL-DF-012", df.stages[last].line, "HEALTHCHECK", stage_label(last), "the final stage has no HEALTHCHECK".into());
+        push(
+            "PAL-DF-012",
+            df.stages[last].line,
+            "HEALTHCHECK",
+            stage_label(last),
+            "the final stage has no HEALTHCHECK".into(),
+        );
     }
     // PAL-DF-011: unpinned packages in apt-get/apt/apk/pip installs.
     for ins in df.instructions.iter().filter(|i| i.keyword == "RUN") {
         let unpinned = unpinned_packages(&ins.args);
         if !unpinned.is_empty() {
-            push("PAL-DF-011", ins.line, "RUN", stage_label(ins.stage), format!("packages without a pinned version: {}", unpinned.join(", ")));
+            push(
+                "PAL-DF-011",
+                ins.line,
+                "RUN",
+                stage_label(ins.stage),
+                format!("packages without a pinned version: {}", unpinned.join(", ")),
+            );
         }
     }
     Ok(())
@@ -170,10 +226,32 @@ fn unpinned_packages(script: &str) -> Vec<String> {
             }
             if w.starts_with('-') {
                 // options with a separate argument
-                skip_next = matches!(*w, "-r" | "--requirement" | "-c" | "--constraint" | "-t" | "--target" | "-o" | "--repository" | "-X" | "--index-url" | "-i" | "--extra-index-url");
+                skip_next = matches!(
+                    *w,
+                    "-r" | "--requirement"
+                        | "-c"
+                        | "--constraint"
+                        | "-t"
+                        | "--target"
+                        | "-o"
+                        | "--repository"
+                        | "-X"
+                        | "--index-url"
+                        | "-i"
+                        | "--extra-index-url"
+                );
                 continue;
             }
-            if w.contains(pin) || w.contains('/') || w.contains('$') || w.ends_with(".whl") || w.ends_with(".deb") || w.starts_with('.') || w.contains("==") || w.contains(">=") || w.contains("~=") {
+            if w.contains(pin)
+                || w.contains('/')
+                || w.contains('$')
+                || w.ends_with(".whl")
+                || w.ends_with(".deb")
+                || w.starts_with('.')
+                || w.contains("==")
+                || w.contains(">=")
+                || w.contains("~=")
+            {
                 continue;
             }
             out.push(w.trim_matches(['"', '\'']).to_string());

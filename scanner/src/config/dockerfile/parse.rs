@@ -48,8 +48,16 @@ fn heredoc_delimiters(line: &str) -> Vec<(String, bool)> {
             r = &r[1..];
         }
         let r2 = r.trim_start_matches(['"', '\'']);
-        let word: String = r2.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-        if !word.is_empty() && word.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') {
+        let word: String = r2
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !word.is_empty()
+            && word
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        {
             out.push((word, strip));
         }
         rest = r;
@@ -70,7 +78,13 @@ pub(crate) fn parse(text: &str) -> Result<Dockerfile, ParseError> {
             escape = match v.trim() {
                 "`" => '`',
                 "\\" => '\\',
-                o => return Err(ParseError::new(1, 1, &format!("escape directive must be \\ or `, not {o:?}"))),
+                o => {
+                    return Err(ParseError::new(
+                        1,
+                        1,
+                        &format!("escape directive must be \\ or `, not {o:?}"),
+                    ))
+                }
             };
         } else if !d.starts_with("syntax=") && !d.starts_with("check=") {
             break;
@@ -131,13 +145,23 @@ pub(crate) fn parse(text: &str) -> Result<Dockerfile, ParseError> {
             }
         }
         let logical = logical.trim();
-        let (kw, args) = logical.split_once(char::is_whitespace).unwrap_or((logical, ""));
+        let (kw, args) = logical
+            .split_once(char::is_whitespace)
+            .unwrap_or((logical, ""));
         if !kw.chars().all(|c| c.is_ascii_alphabetic()) {
-            return Err(ParseError::new(start as u32 + 1, 1, &format!("unknown instruction {kw:?}")));
+            return Err(ParseError::new(
+                start as u32 + 1,
+                1,
+                &format!("unknown instruction {kw:?}"),
+            ));
         }
         let keyword = kw.to_ascii_uppercase();
         if keyword == "FROM" {
-            df.stages.push(Stage { base: String::new(), name: None, line: start as u32 + 1 });
+            df.stages.push(Stage {
+                base: String::new(),
+                name: None,
+                line: start as u32 + 1,
+            });
         }
         df.instructions.push(Instruction {
             keyword,
@@ -146,7 +170,11 @@ pub(crate) fn parse(text: &str) -> Result<Dockerfile, ParseError> {
             stage: df.stages.len().saturating_sub(1),
         });
         if df.instructions.len() > MAX_INSTRUCTIONS {
-            return Err(ParseError::new(start as u32 + 1, 1, "more than 100000 instructions"));
+            return Err(ParseError::new(
+                start as u32 + 1,
+                1,
+                "more than 100000 instructions",
+            ));
         }
     }
     resolve_stages(&mut df);
@@ -171,7 +199,9 @@ pub(crate) fn assignments(keyword: &str, args: &str) -> Vec<(String, Option<Stri
 
 fn unquote(v: &str) -> String {
     let v = v.trim();
-    if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) {
+    if v.len() >= 2
+        && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')))
+    {
         v[1..v.len() - 1].to_string()
     } else {
         v.to_string()
@@ -232,7 +262,9 @@ pub(crate) fn expand(s: &str, vars: &HashMap<String, String>) -> String {
             let val = vars.get(name).filter(|v| !v.is_empty());
             match op {
                 Some(o) if o.starts_with(":-") => out.push_str(val.map_or(&o[2..], |v| v)),
-                Some(o) if o.starts_with(":+") => out.push_str(if val.is_some() { &o[2..] } else { "" }),
+                Some(o) if o.starts_with(":+") => {
+                    out.push_str(if val.is_some() { &o[2..] } else { "" })
+                }
                 _ => out.push_str(val.map_or("", |v| v)),
             }
         } else {
@@ -270,12 +302,21 @@ fn resolve_stages(df: &mut Dockerfile) {
                     .into_iter()
                     .filter(|w| !w.starts_with("--"))
                     .collect();
-                let base = words.first().map(|w| expand(w, &global)).unwrap_or_default();
+                let base = words
+                    .first()
+                    .map(|w| expand(w, &global))
+                    .unwrap_or_default();
                 let name = match words.as_slice() {
-                    [_, as_, n, ..] if as_.eq_ignore_ascii_case("as") => Some(n.to_ascii_lowercase()),
+                    [_, as_, n, ..] if as_.eq_ignore_ascii_case("as") => {
+                        Some(n.to_ascii_lowercase())
+                    }
                     _ => None,
                 };
-                df.stages[stage] = Stage { base, name, line: ins.line };
+                df.stages[stage] = Stage {
+                    base,
+                    name,
+                    line: ins.line,
+                };
                 stage += 1;
             }
             _ => {}

@@ -7,7 +7,7 @@
 //! severity = "high"                    # low, medium, high, critical
 //! target = "container"                 # object, pod, container | resource, data | instruction
 //! kinds = ["Deployment", "StatefulSet"] # optional: object kinds, resource types or instruction names
-//! each = "ports[*]"                    # optional: one finding per element of this path
+//! each = "ports[*]"                    # optional: one finding per element of this path (`a|b`: of both)
 //! message = "image {value} is not from registry.acme.example"
 //! risk = "Images from elsewhere are not scanned nor signed."
 //! remediation = "Push the image to registry.acme.example and deploy it from there."

@@ -456,9 +456,14 @@ impl Check {
         let mut hits = Vec::new();
         let bases: Vec<Scope<'_>> = match &self.each {
             None => vec![scope.clone()],
-            Some(p) => scope
-                .resolve(p)
-                .into_iter()
+            Some(p) => p
+                .alts
+                .iter()
+                .flat_map(|alt| {
+                    scope.resolve(&Path {
+                        alts: vec![alt.clone()],
+                    })
+                })
                 .filter_map(|r| {
                     r.node.map(|n| Scope {
                         node: n,
