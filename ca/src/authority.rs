@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::authz::{entity, Caller, IssuePolicy, Requester};
+use crate::authz::{authorize, entity, Caller, IssueAuthorizer, Requester};
 use crate::keys::{key_from_pem, key_from_pkcs8, key_pem, KeyAlgorithm, PrivateKeyPem};
 use crate::ledger_writer::LedgerWriter;
 use crate::tbs::{TbsCertificate, TbsRecorder};
@@ -47,6 +47,8 @@ pub struct CaConfig {
     pub leaf_ttl: Duration,
     /// Longest leaf lifetime a caller may ask for (24 hours).
     pub max_leaf_ttl: Duration,
+    /// Shortest leaf lifetime a caller may ask for (60 seconds).
+    pub min_leaf_ttl: Duration,
     /// Root lifetime (10 years).
     pub root_ttl: Duration,
     /// Intermediate lifetime (1 year).
@@ -66,6 +68,7 @@ impl Default for CaConfig {
             key_algorithm: KeyAlgorithm::P256,
             leaf_ttl: Duration::from_secs(3600),
             max_leaf_ttl: Duration::from_secs(24 * 3600),
+            min_leaf_ttl: Duration::from_secs(60),
             root_ttl: Duration::from_secs(10 * 365 * 24 * 3600),
             intermediate_ttl: Duration::from_secs(365 * 24 * 3600),
             crl_ttl: Duration::from_secs(24 * 3600),
@@ -190,7 +193,7 @@ pub struct CertificateAuthority {
     ledger: Arc<dyn CertLedger>,
     writer: LedgerWriter,
     kek: Arc<dyn KeyWrapper>,
-    policy: IssuePolicy,
+    policy: Arc<dyn IssueAuthorizer>,
     state: RwLock<Arc<State>>,
     crls: RwLock<Vec<Crl>>,
     crl_lock: tokio::sync::Mutex<()>,
@@ -407,7 +410,7 @@ impl CertificateAuthority {
         ledger: Arc<dyn CertLedger>,
         kek: Arc<dyn KeyWrapper>,
         config: CaConfig,
-        policy: IssuePolicy,
+        policy: impl IssueAuthorizer,
     ) -> Result<Self, CaError> {
         let mut config = config;
         config.trust_domain = crate::spiffe::parse_trust_domain(&config.trust_domain)?;
@@ -417,7 +420,7 @@ impl CertificateAuthority {
             config,
             ledger,
             kek,
-            policy,
+            policy: Arc::new(policy),
             state: RwLock::new(Arc::new(state)),
             crls: RwLock::new(Vec::new()),
             crl_lock: tokio::sync::Mutex::new(()),
@@ -810,16 +813,17 @@ impl CertificateAuthority {
             )));
         }
         let ttl = req.ttl.unwrap_or(self.config.leaf_ttl);
-        if ttl > self.config.max_leaf_ttl || ttl < Duration::from_secs(60) {
+        if ttl > self.config.max_leaf_ttl || ttl < self.config.min_leaf_ttl {
             return Err(CaError::BadRequest(format!(
-                "TTL must be between 60 s and {} s",
+                "TTL must be between {} s and {} s",
+                self.config.min_leaf_ttl.as_secs(),
                 self.config.max_leaf_ttl.as_secs()
             )));
         }
 
         // 2. Authenticate, 3. authorize.
         let caller = self.authenticate(requester).await?;
-        self.policy.check(&caller, &id)?;
+        authorize(self.policy.as_ref(), &caller, &id)?;
 
         // 4. The certificate.
         let st = self.state();

@@ -1,33 +1,21 @@
-//! Who may obtain which SPIFFE ID: a Cedar policy, action `ca:issue`.
+//! Who may obtain which SPIFFE ID: a Cedar policy, action `ca:issue`,
+//! decided by an [`IssueAuthorizer`] (the served decision point in
+//! `palisade serve`).
 
 use std::sync::Arc;
 
 use palisade_policy::{
-    DecisionRequest, OnEvaluationError, PolicyBundle, PolicyVersion, SourceFile,
+    Api, Decision, DecisionPoint, DecisionRequest, OnEvaluationError, PolicyBundle, PolicyVersion,
+    SourceFile,
 };
 
 use crate::{CaError, SpiffeId};
 
-/// The built-in issuance policy, used when no policy directory is configured.
-pub const DEFAULT_ISSUE_POLICY: &str = r#"// Palisade CA: who may obtain which SPIFFE ID (action ca:issue).
-// Principals: Admin::"<name>", JoinToken::"<token id>", Spiffe::"<caller's SPIFFE ID>".
-// Resource: Spiffe::"<requested SPIFFE ID>". Context: method, requested_spiffe_id,
-// bound_spiffe_id (join tokens), caller_spiffe_id (mTLS).
-
-// Administrators may issue any SPIFFE ID of the trust domain.
-@id("ca-admin")
-permit(principal is Admin, action == Action::"ca:issue", resource);
-
-// A join token obtains exactly the SPIFFE ID it was created for.
-@id("ca-join-token")
-permit(principal is JoinToken, action == Action::"ca:issue", resource)
-when { context.bound_spiffe_id == context.requested_spiffe_id };
-
-// A workload holding a valid certificate renews its own identity.
-@id("ca-renew-self")
-permit(principal is Spiffe, action == Action::"ca:issue", resource)
-when { context.caller_spiffe_id == context.requested_spiffe_id };
-"#;
+/// The built-in issuance policy (`examples/policies/ca.cedar`, also part of
+/// the bundle `palisade serve` seeds): admins issue any identity of the trust
+/// domain, a join token obtains the identity it is bound to, a workload
+/// renews its own.
+pub const DEFAULT_ISSUE_POLICY: &str = include_str!("../../examples/policies/ca.cedar");
 
 /// How a caller proved who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +39,34 @@ pub(crate) struct Caller {
     pub(crate) label: String,
 }
 
-/// The `ca:issue` decision point.
+/// Who decides `ca:issue`. Fail closed: whatever cannot be decided is a deny.
+///
+/// `palisade serve` passes its [`DecisionPoint`]: issuance is then decided on
+/// the served, hot-reloaded policy version and every decision goes to the
+/// decision log like any other. [`IssuePolicy`] is a fixed compiled policy
+/// without a log (embedding, tests, benchmarks).
+pub trait IssueAuthorizer: Send + Sync + 'static {
+    /// Decides one `ca:issue` request; returns the decision and the etag of
+    /// the policy version that decided.
+    fn decide_issue(&self, request: &DecisionRequest) -> (Decision, Arc<str>);
+}
+
+impl IssueAuthorizer for DecisionPoint {
+    fn decide_issue(&self, request: &DecisionRequest) -> (Decision, Arc<str>) {
+        let mut id = [0u8; 12];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+        let request_id: Arc<str> = format!("ca-issue-{}", hex::encode(id)).into();
+        self.decide(Api::Embedded, &request_id, request)
+    }
+}
+
+impl<T: IssueAuthorizer + ?Sized> IssueAuthorizer for Arc<T> {
+    fn decide_issue(&self, request: &DecisionRequest) -> (Decision, Arc<str>) {
+        (**self).decide_issue(request)
+    }
+}
+
+/// A fixed, compiled `ca:issue` policy (no hot reload, no decision log).
 #[derive(Clone)]
 pub struct IssuePolicy {
     version: Arc<PolicyVersion>,
@@ -87,54 +102,64 @@ impl IssuePolicy {
     pub fn from_dir(dir: &std::path::Path) -> Result<Self, CaError> {
         let bundle = PolicyBundle::from_dir(dir)
             .map_err(|e| CaError::BadRequest(format!("CA policy {}: {e}", dir.display())))?;
-        Self::from_version(
+        Ok(Self::from_version(
             PolicyVersion::compile(bundle, OnEvaluationError::Deny)
                 .map_err(|e| CaError::BadRequest(format!("CA policy {}: {e}", dir.display())))?,
-        )
+        ))
     }
 
     /// Wraps a compiled policy version.
-    pub fn from_version(version: PolicyVersion) -> Result<Self, CaError> {
-        Ok(Self {
+    pub fn from_version(version: PolicyVersion) -> Self {
+        Self {
             version: Arc::new(version),
-        })
-    }
-
-    pub(crate) fn check(&self, caller: &Caller, requested: &SpiffeId) -> Result<(), CaError> {
-        let uid = |s: &str| {
-            s.parse::<cedar_policy::EntityUid>()
-                .map_err(|e| CaError::BadRequest(format!("entity {s}: {e}")))
-        };
-        let quoted = |t: &str, id: &str| format!("{t}::{}", serde_json::Value::from(id));
-        let req = DecisionRequest {
-            principal: uid(&caller.principal)?,
-            action: uid(r#"Action::"ca:issue""#)?,
-            resource: uid(&quoted("Spiffe", requested.as_str()))?,
-            context: Some(serde_json::json!({
-                "method": caller.method,
-                "requested_spiffe_id": requested.as_str(),
-                "bound_spiffe_id": caller.bound.clone().unwrap_or_default(),
-                "caller_spiffe_id": caller.caller.clone().unwrap_or_default(),
-            })),
-            entities: None,
-        };
-        let d = self.version.decide(&req);
-        if d.allowed {
-            Ok(())
-        } else {
-            Err(CaError::Forbidden(format!(
-                "policy {} does not allow {} ({}) to obtain {}{}",
-                self.version.etag().chars().take(12).collect::<String>(),
-                caller.label,
-                caller.method,
-                requested,
-                if d.errors.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", d.errors.join("; "))
-                }
-            )))
         }
+    }
+}
+
+impl IssueAuthorizer for IssuePolicy {
+    fn decide_issue(&self, request: &DecisionRequest) -> (Decision, Arc<str>) {
+        (self.version.decide(request), self.version.etag().into())
+    }
+}
+
+/// Asks `authorizer` whether `caller` may obtain `requested`.
+pub(crate) fn authorize(
+    authorizer: &dyn IssueAuthorizer,
+    caller: &Caller,
+    requested: &SpiffeId,
+) -> Result<(), CaError> {
+    let uid = |s: &str| {
+        s.parse::<cedar_policy::EntityUid>()
+            .map_err(|e| CaError::BadRequest(format!("entity {s}: {e}")))
+    };
+    let req = DecisionRequest {
+        principal: uid(&caller.principal)?,
+        action: uid(r#"Action::"ca:issue""#)?,
+        resource: uid(&entity("Spiffe", requested.as_str()))?,
+        context: Some(serde_json::json!({
+            "method": caller.method,
+            "requested_spiffe_id": requested.as_str(),
+            "bound_spiffe_id": caller.bound.clone().unwrap_or_default(),
+            "caller_spiffe_id": caller.caller.clone().unwrap_or_default(),
+        })),
+        entities: None,
+    };
+    let (d, etag) = authorizer.decide_issue(&req);
+    if d.allowed {
+        Ok(())
+    } else {
+        Err(CaError::Forbidden(format!(
+            "policy {} does not allow {} ({}) to obtain {}{}",
+            etag.chars().take(12).collect::<String>(),
+            caller.label,
+            caller.method,
+            requested,
+            if d.errors.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", d.errors.join("; "))
+            }
+        )))
     }
 }
 

@@ -37,6 +37,12 @@ pub enum CaError {
     /// A ledger write failed: the certificate was not handed out.
     #[error("certificate ledger write failed (nothing was issued): {0}")]
     LedgerWrite(String),
+    /// The CA server could not be reached or refused a renewal (retryable).
+    #[error("CA server: {0}")]
+    Unavailable(String),
+    /// A certificate expired before it could be renewed.
+    #[error("certificate expired: {0}")]
+    Expired(String),
     /// The key-encryption key or the secrets backend failed.
     #[error("CA key protection: {0}")]
     Secrets(#[from] palisade_secrets::SecretsError),

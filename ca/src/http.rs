@@ -41,7 +41,10 @@ struct AppState {
     admin_hash: Option<[u8; 32]>,
 }
 
-/// The CA router. Bodies are limited to 64 KiB.
+/// Largest request body of the CA routes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The CA router. Bodies are limited to [`MAX_BODY_BYTES`].
 pub fn router(ca: Arc<CertificateAuthority>, options: CaHttpOptions) -> Router {
     let state = Arc::new(AppState {
         ca,
@@ -58,7 +61,7 @@ pub fn router(ca: Arc<CertificateAuthority>, options: CaHttpOptions) -> Router {
         .route("/ca/v1/crl.pem", get(crl_pem))
         .route("/ca/v1/bundle.pem", get(bundle_pem))
         .route("/ca/v1/bundle.jwks", get(bundle_jwks))
-        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 

@@ -17,7 +17,10 @@
 //!   is verified, the requested identity checked (never trusted), the caller
 //!   authenticated (admin, one-time join token, or current certificate over
 //!   mTLS) and authorized by a Cedar policy (action `ca:issue`, resource the
-//!   SPIFFE ID; see [`DEFAULT_ISSUE_POLICY`]).
+//!   SPIFFE ID) through an [`IssueAuthorizer`]: in `palisade serve` the
+//!   served policy engine (`palisade_policy::DecisionPoint`: hot reload,
+//!   decision log), else a fixed [`IssuePolicy`] such as
+//!   [`DEFAULT_ISSUE_POLICY`].
 //! - **Ledger** (`palisade_store::CertLedger`): like trusted public CAs, the
 //!   serial is reserved and the to-be-signed certificate recorded before
 //!   any signature exists; exactly those recorded bytes are then signed, the
@@ -28,6 +31,8 @@
 //! - **mTLS** ([`tls`]): rustls server configs with client-certificate
 //!   verification against the bundle and the CRLs; the caller's SPIFFE ID
 //!   reaches handlers as [`http::PeerIdentity`].
+//! - **Renewal client** ([`renewal`]): keeps a certificate/key pair on disk
+//!   fresh over mTLS at half its lifetime (`palisade ca renew --watch`).
 //!
 //! # Example
 //! ```
@@ -56,6 +61,7 @@ mod error;
 pub mod http;
 mod keys;
 mod ledger_writer;
+pub mod renewal;
 mod spiffe;
 mod tbs;
 mod timefmt;
@@ -65,7 +71,7 @@ pub use authority::{
     pem_to_der, spiffe_id_of_der, CaConfig, CertificateAuthority, Crl, IssueRequest, IssuedCert,
     JoinToken, MAX_CSR_BYTES, MAX_EXTRA_SANS, REVOCATION_REASONS,
 };
-pub use authz::{IssuePolicy, Requester, DEFAULT_ISSUE_POLICY};
+pub use authz::{IssueAuthorizer, IssuePolicy, Requester, DEFAULT_ISSUE_POLICY};
 pub use error::CaError;
 pub use keys::{KeyAlgorithm, PrivateKeyPem};
 pub use palisade_store::{CertFilter, CertRecord};

@@ -6,6 +6,17 @@
 //! [`CertificateAuthority::revision`] changes, so a revoked client
 //! certificate is refused at the handshake. Each request carries the
 //! caller's SPIFFE ID as [`PeerIdentity`].
+//!
+//! Client certificates are asked for at every handshake but not demanded
+//! there (unless every route group requires one): a presented certificate
+//! must chain to the bundle and not be revoked, else the handshake fails.
+//! Whether a request needs one is decided per route group ([`RouteAuth`]):
+//! by default the admin routes (`/admin/...`, `/ca/v1/revoke`: certificate
+//! *and* admin bearer token) and the issuance routes (`/ca/v1/issue`,
+//! `/ca/v1/renew`) require one, the decision routes and everything public
+//! (bundle, CRL, health, metrics) do not. A first certificate has no
+//! certificate to show: an issuance request carrying a join token is
+//! admitted without one (the token is the proof).
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -29,6 +40,59 @@ pub enum ClientAuth {
     Optional,
 }
 
+/// Whether a route group needs a verified client certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientCert {
+    /// Requests without one are refused (401).
+    Required,
+    /// Verified when presented.
+    Optional,
+}
+
+/// Client-certificate requirements per route group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouteAuth {
+    /// `/admin/...` and `/ca/v1/revoke` (the admin bearer token is needed too).
+    pub admin: ClientCert,
+    /// `/ca/v1/issue` (a join token stands in for a first certificate) and `/ca/v1/renew`.
+    pub issuance: ClientCert,
+    /// Everything else: decisions, bundle, CRL, health, metrics.
+    pub decisions: ClientCert,
+}
+
+impl Default for RouteAuth {
+    fn default() -> Self {
+        Self {
+            admin: ClientCert::Required,
+            issuance: ClientCert::Required,
+            decisions: ClientCert::Optional,
+        }
+    }
+}
+
+impl RouteAuth {
+    /// The handshake mode these rules need.
+    pub fn handshake(&self) -> ClientAuth {
+        if [self.admin, self.issuance, self.decisions] == [ClientCert::Required; 3] {
+            ClientAuth::Required
+        } else {
+            ClientAuth::Optional
+        }
+    }
+
+    fn for_path(&self, path: &str) -> (ClientCert, &'static str) {
+        if path.starts_with("/admin/") || path == "/ca/v1/revoke" {
+            (self.admin, "admin")
+        } else if path == "/ca/v1/issue" || path == "/ca/v1/renew" {
+            (self.issuance, "issuance")
+        } else {
+            (self.decisions, "decisions")
+        }
+    }
+}
+
 /// Settings of a TLS listener.
 #[derive(Debug, Clone)]
 pub struct TlsSettings {
@@ -38,8 +102,10 @@ pub struct TlsSettings {
     pub ip_addresses: Vec<std::net::IpAddr>,
     /// The server's SPIFFE ID path (default `/palisade/server`).
     pub spiffe_path: String,
-    /// Client certificates.
+    /// Client certificates at the handshake.
     pub client_auth: ClientAuth,
+    /// Client certificates per route group.
+    pub route_auth: RouteAuth,
     /// Also accept TLS 1.2 (off: TLS 1.3 only).
     pub allow_tls12: bool,
 }
@@ -51,6 +117,7 @@ impl Default for TlsSettings {
             ip_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
             spiffe_path: "/palisade/server".into(),
             client_auth: ClientAuth::Optional,
+            route_auth: RouteAuth::default(),
             allow_tls12: false,
         }
     }
@@ -231,7 +298,13 @@ impl TlsListener {
                     .peer_certificates()
                     .and_then(|c| c.first())
                     .and_then(|leaf| crate::spiffe_id_of_der(leaf).ok());
-                let svc = router.layer(axum::Extension(PeerIdentity(identity)));
+                let rules = this.settings.route_auth;
+                let verified = identity.is_some();
+                let svc = router
+                    .layer(axum::middleware::from_fn(move |req, next| {
+                        enforce(rules, verified, req, next)
+                    }))
+                    .layer(axum::Extension(PeerIdentity(identity)));
                 let svc = hyper_util::service::TowerToHyperService::new(svc);
                 let io = hyper_util::rt::TokioIo::new(tls);
                 if let Err(e) = hyper::server::conn::http1::Builder::new()
@@ -243,6 +316,52 @@ impl TlsListener {
             });
         }
     }
+}
+
+/// Refuses a request of a route group that requires a client certificate
+/// when the connection presented none (a join-token issuance excepted).
+async fn enforce(
+    rules: RouteAuth,
+    verified: bool,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let (need, group) = rules.for_path(req.uri().path());
+    if verified || need == ClientCert::Optional {
+        return next.run(req).await;
+    }
+    let refuse = |why: String| {
+        (
+            axum::http::StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({ "error": why })),
+        )
+            .into_response()
+    };
+    if req.uri().path() != "/ca/v1/issue" {
+        return refuse(format!(
+            "the {group} routes require a client certificate from this CA (mTLS)"
+        ));
+    }
+    // A first certificate: admitted with a join token in the body.
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, crate::http::MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(e) => return refuse(format!("cannot read the request: {e}")),
+    };
+    let has_token = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .is_some_and(|v| v.get("join_token").is_some_and(|t| t.is_string()));
+    if !has_token {
+        return refuse(
+            "issuance requires a client certificate from this CA (mTLS) or a join token".into(),
+        );
+    }
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
 }
 
 /// Stops the revocation poller when the serving future is dropped.

@@ -123,6 +123,7 @@ async fn mtls_with_curl_and_openssl_peers() {
 
     let web = workload(&ca, d, "web").await;
     let alien = workload(&foreign, d, "web").await;
+    let ops = workload(&ca, d, "ops").await;
 
     let run = |args: Vec<String>| {
         tokio::task::spawn_blocking(move || {
@@ -204,6 +205,24 @@ async fn mtls_with_curl_and_openssl_peers() {
     assert_eq!(r.status, "200", "{}", r.body);
     let r = run(issue).await.unwrap();
     assert_eq!(r.status, "401", "{}", r.body);
+    // Issuance without a join token needs a client certificate, even with
+    // the admin token.
+    let body = serde_json::json!({ "csr": csr_pem(Some("spiffe://example.org/db")) }).to_string();
+    let r = run(s(&[
+        "--cacert",
+        &bundle,
+        "-H",
+        "content-type: application/json",
+        "-H",
+        &format!("authorization: Bearer {admin_token}"),
+        "-d",
+        &body,
+        &format!("{base}/ca/v1/issue"),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(r.status, "401", "{}", r.body);
+    assert!(r.body.contains("client certificate"), "{}", r.body);
 
     // Revocation over the admin API; the revoked certificate is then refused.
     let revoke_body =
@@ -220,19 +239,28 @@ async fn mtls_with_curl_and_openssl_peers() {
     .await
     .unwrap();
     assert_eq!(r.status, "401", "revoke needs the admin token: {}", r.body);
-    let r = run(s(&[
-        "--cacert",
-        &bundle,
-        "-H",
-        "content-type: application/json",
-        "-H",
-        &format!("authorization: Bearer {admin_token}"),
-        "-d",
-        &revoke_body,
-        &format!("{base}/ca/v1/revoke"),
-    ]))
-    .await
-    .unwrap();
+    // Admin routes take both: the bearer token and a client certificate.
+    let with_token = |extra: &[&str]| {
+        let mut a = s(&[
+            "--cacert",
+            &bundle,
+            "-H",
+            "content-type: application/json",
+            "-H",
+            &format!("authorization: Bearer {admin_token}"),
+            "-d",
+            &revoke_body,
+        ]);
+        a.extend(extra.iter().map(|x| x.to_string()));
+        a.push(format!("{base}/ca/v1/revoke"));
+        a
+    };
+    let r = run(with_token(&[])).await.unwrap();
+    assert_eq!(r.status, "401", "token without certificate: {}", r.body);
+    assert!(r.body.contains("client certificate"), "{}", r.body);
+    let r = run(with_token(&["--cert", &ops.chain, "--key", &ops.key]))
+        .await
+        .unwrap();
     assert_eq!(r.status, "200", "{}", r.body);
     let r = run(renew(&["--cert", &web.chain, "--key", &web.key]))
         .await

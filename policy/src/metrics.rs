@@ -21,10 +21,18 @@ pub enum Api {
     Cedar,
     /// The command line (`palisade authorize`, `palisade policy test`).
     Cli,
+    /// An embedding service deciding for itself (the CA's `ca:issue`).
+    Embedded,
 }
 
 impl Api {
-    const ALL: [Api; 4] = [Api::Authzen, Api::AuthzenSearch, Api::Cedar, Api::Cli];
+    const ALL: [Api; 5] = [
+        Api::Authzen,
+        Api::AuthzenSearch,
+        Api::Cedar,
+        Api::Cli,
+        Api::Embedded,
+    ];
 
     /// The label value.
     pub fn as_str(self) -> &'static str {
@@ -33,6 +41,7 @@ impl Api {
             Api::AuthzenSearch => "authzen_search",
             Api::Cedar => "cedar",
             Api::Cli => "cli",
+            Api::Embedded => "embedded",
         }
     }
 }

@@ -174,6 +174,23 @@ impl DecisionPoint {
         &self.limits
     }
 
+    /// Decides one request on the version being served, logs it in the
+    /// decision log and counts it, like every API does: for a service that
+    /// embeds the decision point (the CA asks `ca:issue` here). Fail closed:
+    /// an invalid request, an evaluation error or a refused log record is a
+    /// deny. Returns the decision and the etag of the deciding version.
+    pub fn decide(
+        &self,
+        api: Api,
+        request_id: &Arc<str>,
+        req: &DecisionRequest,
+    ) -> (Decision, Arc<str>) {
+        let version = self.policies.load();
+        let etag: Arc<str> = version.etag().into();
+        let decision = self.decide_logged(&version, &etag, api, request_id, req, None);
+        (decision, etag)
+    }
+
     fn deadline(&self) -> Deadline {
         Deadline(Instant::now() + Duration::from_millis(self.limits.deadline_ms))
     }

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use palisade_ca::renewal::{PairFiles, RenewalClient, Renewed, WatchOptions};
 use palisade_ca::{
-    CaConfig, CertFilter, CertificateAuthority, IssuePolicy, IssueRequest, KeyAlgorithm, Requester,
+    CaConfig, CertFilter, CertificateAuthority, IssueAuthorizer, IssuePolicy, IssueRequest,
+    KeyAlgorithm, Requester,
 };
 use serde::Deserialize;
 
@@ -28,18 +30,17 @@ pub struct CaSettings {
     pub leaf_ttl_seconds: u64,
     /// Longest leaf lifetime a caller may request, seconds.
     pub max_leaf_ttl_seconds: u64,
+    /// Shortest leaf lifetime a caller may request, seconds.
+    pub min_leaf_ttl_seconds: u64,
     /// CRL lifetime (nextUpdate - thisUpdate), seconds.
     pub crl_ttl_seconds: u64,
-    /// Cedar policy bundle deciding `ca:issue`; empty: the built-in policy.
-    pub policy_dir: Option<PathBuf>,
     /// Mount the CA routes (`/ca/v1/...`) on `palisade serve`.
     pub serve: bool,
     /// Serve the API over TLS 1.3 with a server certificate from this CA
     /// (implies `serve`).
     pub tls: bool,
-    /// Client certificates on the TLS listener: `optional` (verified when
-    /// presented; renewal requires one) or `required`.
-    pub client_auth: String,
+    /// Client certificates per route group on the TLS listener.
+    pub client_auth: palisade_ca::tls::RouteAuth,
     /// DNS names and IP addresses of the server certificate.
     pub server_names: Vec<String>,
 }
@@ -53,11 +54,11 @@ impl Default for CaSettings {
             kek: "local".into(),
             leaf_ttl_seconds: d.leaf_ttl.as_secs(),
             max_leaf_ttl_seconds: d.max_leaf_ttl.as_secs(),
+            min_leaf_ttl_seconds: d.min_leaf_ttl.as_secs(),
             crl_ttl_seconds: d.crl_ttl.as_secs(),
-            policy_dir: None,
             serve: false,
             tls: false,
-            client_auth: "optional".into(),
+            client_auth: Default::default(),
             server_names: vec!["localhost".into(), "127.0.0.1".into()],
         }
     }
@@ -70,16 +71,10 @@ impl CaSettings {
             key_algorithm: self.key_algorithm,
             leaf_ttl: Duration::from_secs(self.leaf_ttl_seconds),
             max_leaf_ttl: Duration::from_secs(self.max_leaf_ttl_seconds),
+            min_leaf_ttl: Duration::from_secs(self.min_leaf_ttl_seconds),
             crl_ttl: Duration::from_secs(self.crl_ttl_seconds),
             ..CaConfig::default()
         }
-    }
-
-    pub fn policy(&self) -> anyhow::Result<IssuePolicy> {
-        Ok(match &self.policy_dir {
-            Some(d) => IssuePolicy::from_dir(d)?,
-            None => IssuePolicy::builtin(),
-        })
     }
 
     pub async fn kek(
@@ -92,11 +87,31 @@ impl CaSettings {
             .with_context(|| format!("CA key-encryption key `{}`", self.kek))
     }
 
-    /// Opens the CA of this configuration (it must be initialized).
-    pub async fn open(&self, config: &Config) -> anyhow::Result<CertificateAuthority> {
+    /// Opens the CA of this configuration (it must be initialized), with
+    /// `ca:issue` decided by `authorizer`.
+    pub async fn open(
+        &self,
+        config: &Config,
+        authorizer: impl IssueAuthorizer,
+    ) -> anyhow::Result<CertificateAuthority> {
         let ledger = palisade_store::open_ledger(&config.store_url()).await?;
         let kek = self.kek(config).await?;
-        Ok(CertificateAuthority::load(ledger, kek, self.ca_config(), self.policy()?).await?)
+        Ok(CertificateAuthority::load(ledger, kek, self.ca_config(), authorizer).await?)
+    }
+}
+
+/// For the subcommands that never issue: every `ca:issue` is denied.
+struct NoIssuance;
+
+impl IssueAuthorizer for NoIssuance {
+    fn decide_issue(
+        &self,
+        _: &palisade_policy::DecisionRequest,
+    ) -> (palisade_policy::Decision, Arc<str>) {
+        (
+            palisade_policy::Decision::deny_with_error("this command does not issue certificates"),
+            "none".into(),
+        )
     }
 }
 
@@ -106,22 +121,28 @@ fn env_flag(name: &str) -> Option<bool> {
         .map(|v| matches!(v.as_str(), "1" | "true" | "yes" | "on"))
 }
 
+/// Whether `palisade serve` speaks TLS (`ca.tls`, PALISADE_CA_TLS).
+pub fn tls_enabled(config: &Config) -> bool {
+    env_flag("PALISADE_CA_TLS").unwrap_or(config.ca.tls)
+}
+
 /// For `palisade serve`: mounts the CA routes on `app` when `ca.serve` or
-/// `ca.tls` is set (also PALISADE_CA_SERVE, PALISADE_CA_TLS). The admin
-/// bearer token is the server's admin token file.
+/// `ca.tls` is set (also PALISADE_CA_SERVE, PALISADE_CA_TLS). `ca:issue` is
+/// decided by the served decision point (hot reload, decision log). The
+/// admin bearer token is the server's admin token file.
 pub async fn mount(
     config: &Config,
     app: axum::Router,
+    pdp: Arc<palisade_policy::DecisionPoint>,
 ) -> anyhow::Result<(axum::Router, Option<Arc<CertificateAuthority>>)> {
-    let tls = env_flag("PALISADE_CA_TLS").unwrap_or(config.ca.tls);
-    let serve = env_flag("PALISADE_CA_SERVE").unwrap_or(config.ca.serve) || tls;
+    let serve = env_flag("PALISADE_CA_SERVE").unwrap_or(config.ca.serve) || tls_enabled(config);
     if !serve {
         return Ok((app, None));
     }
     let ca = Arc::new(
         config
             .ca
-            .open(config)
+            .open(config, pdp)
             .await
             .context("the CA routes need an initialized CA (palisade ca init)")?,
     );
@@ -143,17 +164,12 @@ pub async fn tls_listener(
     config: &Config,
     ca: Option<&Arc<CertificateAuthority>>,
 ) -> anyhow::Result<Option<Arc<palisade_ca::tls::TlsListener>>> {
-    let tls = env_flag("PALISADE_CA_TLS").unwrap_or(config.ca.tls);
-    let Some(ca) = ca.filter(|_| tls) else {
+    let Some(ca) = ca.filter(|_| tls_enabled(config)) else {
         return Ok(None);
     };
-    let client_auth = match config.ca.client_auth.as_str() {
-        "optional" => palisade_ca::tls::ClientAuth::Optional,
-        "required" => palisade_ca::tls::ClientAuth::Required,
-        other => anyhow::bail!("ca.client_auth: `{other}` is not optional or required"),
-    };
     let mut settings = palisade_ca::tls::TlsSettings {
-        client_auth,
+        client_auth: config.ca.client_auth.handshake(),
+        route_auth: config.ca.client_auth,
         dns_names: Vec::new(),
         ip_addresses: Vec::new(),
         ..Default::default()
@@ -203,6 +219,29 @@ pub enum CaCommand {
         /// Write the generated key here (mode 0600); required without --csr.
         #[arg(long)]
         out_key: Option<PathBuf>,
+    },
+    /// Renew a certificate/key pair over mTLS with the current certificate
+    /// (a client of `palisade serve` with TLS); with --watch, keep it fresh.
+    Renew {
+        /// The server, `https://HOST:PORT`.
+        #[arg(long)]
+        server: String,
+        /// Trust bundle (PEM) the server's certificate must chain to.
+        #[arg(long)]
+        bundle: PathBuf,
+        /// Certificate chain file (PEM), replaced on renewal.
+        #[arg(long)]
+        cert: PathBuf,
+        /// Private key file (PEM), replaced on renewal (mode 0600).
+        #[arg(long)]
+        key: PathBuf,
+        /// Lifetime to ask for, seconds (default: the CA's).
+        #[arg(long)]
+        ttl: Option<u64>,
+        /// Keep running: renew at half the lifetime, retry failures with
+        /// backoff; exit 1 when the certificate expired without renewal.
+        #[arg(long)]
+        watch: bool,
     },
     /// Join tokens.
     #[command(subcommand)]
@@ -273,7 +312,8 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn write_public(path: &Path, text: &str) -> anyhow::Result<()> {
+/// Writes a public file (mode 0644) by atomic replacement.
+pub fn write_public(path: &Path, text: &str) -> anyhow::Result<()> {
     palisade_secrets::write_atomic(path, text.as_bytes())?;
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))?;
@@ -288,6 +328,14 @@ pub fn run(mut config: Config, cmd: CaCommand) -> anyhow::Result<ExitCode> {
         .build()?;
     rt.block_on(async {
         match cmd {
+            CaCommand::Renew {
+                server,
+                bundle,
+                cert,
+                key,
+                ttl,
+                watch,
+            } => return renew(&server, &bundle, PairFiles { cert, key }, ttl, watch).await,
             CaCommand::Init {
                 trust_domain,
                 key_algorithm,
@@ -312,7 +360,7 @@ pub fn run(mut config: Config, cmd: CaCommand) -> anyhow::Result<ExitCode> {
                     write_private(path, key.expose())?;
                     println!("root key written to {} (keep it offline)", path.display());
                 }
-                let ca = config.ca.open(&config).await?;
+                let ca = config.ca.open(&config, NoIssuance).await?;
                 println!(
                     "CA initialized for spiffe://{} (keys sealed under `{}`)",
                     ca.config().trust_domain,
@@ -328,7 +376,11 @@ pub fn run(mut config: Config, cmd: CaCommand) -> anyhow::Result<ExitCode> {
                 out_cert,
                 out_key,
             } => {
-                let ca = config.ca.open(&config).await?;
+                // The local administrator: decided by the same bundle the
+                // server serves (not logged: the decision log has one
+                // writer, the server; the ledger records the requester).
+                let dir = crate::cli::serve::policy_dir(&config)?;
+                let ca = config.ca.open(&config, IssuePolicy::from_dir(&dir)?).await?;
                 if csr.is_none() && out_key.is_none() {
                     anyhow::bail!("without --csr a key is generated: give --out-key FILE");
                 }
@@ -370,7 +422,7 @@ pub fn run(mut config: Config, cmd: CaCommand) -> anyhow::Result<ExitCode> {
                 );
             }
             CaCommand::Token(TokenCommand::Create { spiffe_id, ttl }) => {
-                let ca = config.ca.open(&config).await?;
+                let ca = config.ca.open(&config, NoIssuance).await?;
                 let t = ca
                     .create_join_token(&spiffe_id, Duration::from_secs(ttl), &whoami())
                     .await?;
@@ -381,7 +433,7 @@ pub fn run(mut config: Config, cmd: CaCommand) -> anyhow::Result<ExitCode> {
                 println!("{}", t.token.as_str());
             }
             CaCommand::Revoke { serial, reason } => {
-                let ca = config.ca.open(&config).await?;
+                let ca = config.ca.open(&config, NoIssuance).await?;
                 ca.revoke(&serial, &reason).await?;
                 let crl = ca.crl().await?;
                 println!("revoked {serial} ({reason}); CRL number {}", crl.number);
@@ -392,7 +444,7 @@ pub fn run(mut config: Config, cmd: CaCommand) -> anyhow::Result<ExitCode> {
                 spiffe_id,
                 json,
             } => {
-                let ca = config.ca.open(&config).await?;
+                let ca = config.ca.open(&config, NoIssuance).await?;
                 let mut filter = CertFilter {
                     spiffe_id,
                     limit: 100_000,
@@ -439,7 +491,7 @@ pub fn run(mut config: Config, cmd: CaCommand) -> anyhow::Result<ExitCode> {
                 }
             }
             CaCommand::Crl { der_out } => {
-                let ca = config.ca.open(&config).await?;
+                let ca = config.ca.open(&config, NoIssuance).await?;
                 let crl = ca.crl().await?;
                 match der_out {
                     Some(p) => write_public(&p, "")
@@ -448,7 +500,7 @@ pub fn run(mut config: Config, cmd: CaCommand) -> anyhow::Result<ExitCode> {
                 }
             }
             CaCommand::Bundle { jwks } => {
-                let ca = config.ca.open(&config).await?;
+                let ca = config.ca.open(&config, NoIssuance).await?;
                 if jwks {
                     println!("{}", serde_json::to_string_pretty(&ca.bundle_jwks()?)?);
                 } else {
@@ -456,7 +508,7 @@ pub fn run(mut config: Config, cmd: CaCommand) -> anyhow::Result<ExitCode> {
                 }
             }
             CaCommand::Rotate { root, root_key } => {
-                let ca = config.ca.open(&config).await?;
+                let ca = config.ca.open(&config, NoIssuance).await?;
                 let id = if root {
                     ca.rotate_root().await?
                 } else {
@@ -473,13 +525,52 @@ pub fn run(mut config: Config, cmd: CaCommand) -> anyhow::Result<ExitCode> {
                 println!("new {} {id}", if root { "root" } else { "intermediate" });
             }
             CaCommand::Retire { issuer_id, force } => {
-                let ca = config.ca.open(&config).await?;
+                let ca = config.ca.open(&config, NoIssuance).await?;
                 ca.retire(&issuer_id, force).await?;
                 println!("retired {issuer_id}");
             }
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `palisade ca renew`: a client, no CA access needed.
+async fn renew(
+    server: &str,
+    bundle: &Path,
+    files: PairFiles,
+    ttl: Option<u64>,
+    watch: bool,
+) -> anyhow::Result<ExitCode> {
+    let bundle = std::fs::read_to_string(bundle)
+        .with_context(|| format!("cannot read {}", bundle.display()))?;
+    let client = RenewalClient::new(server, &bundle)?;
+    let report = |r: &Renewed| {
+        println!(
+            "renewed {} serial {} until {}",
+            r.leaf.spiffe_id,
+            r.leaf.serial,
+            r.leaf
+                .not_after
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        )
+    };
+    let ttl = ttl.map(Duration::from_secs);
+    if !watch {
+        report(&client.renew(&files, ttl).await?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let options = WatchOptions {
+        ttl,
+        ..Default::default()
+    };
+    let e = tokio::select! {
+        e = client.watch(&files, &options, report) => e,
+        _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+    };
+    eprintln!("error: {e}");
+    Ok(ExitCode::from(1))
 }
 
 fn whoami() -> String {

@@ -23,6 +23,7 @@ const EXAMPLE_BUNDLE: &[(&str, &str)] = &[
         "documents.cedar",
         include_str!("../../examples/policies/documents.cedar"),
     ),
+    ("ca.cedar", include_str!("../../examples/policies/ca.cedar")),
     (
         "sharing.cedar",
         include_str!("../../examples/policies/sharing.cedar"),
@@ -75,6 +76,22 @@ fn seed_example(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The policy bundle directory: `policy.dir`, else `<data_dir>/policies`,
+/// seeded with the example bundle when it does not exist yet.
+pub fn policy_dir(config: &Config) -> anyhow::Result<PathBuf> {
+    Ok(match &config.policy.dir {
+        Some(d) => d.clone(),
+        None => {
+            let d = config.data_dir.join("policies");
+            if !d.exists() {
+                seed_example(&d)?;
+                tracing::info!(dir = %d.display(), "seeded the example policy bundle");
+            }
+            d
+        }
+    })
+}
+
 /// Reads the admin token file, creating it (mode 0600) with a random token.
 fn admin_token(path: &Path) -> anyhow::Result<zeroize::Zeroizing<String>> {
     match std::fs::read_to_string(path) {
@@ -101,17 +118,7 @@ fn admin_token(path: &Path) -> anyhow::Result<zeroize::Zeroizing<String>> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
-    let policy_dir = match &config.policy.dir {
-        Some(d) => d.clone(),
-        None => {
-            let d = config.data_dir.join("policies");
-            if !d.exists() {
-                seed_example(&d)?;
-                tracing::info!(dir = %d.display(), "seeded the example policy bundle");
-            }
-            d
-        }
-    };
+    let policy_dir = policy_dir(&config)?;
     let store = palisade_store::open(&config.store_url()).await?;
     let metrics = PolicyMetrics::new();
     let policies = Arc::new(
@@ -157,8 +164,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
+    let tls_on = crate::cli::ca::tls_enabled(&config);
     let public_url = if config.server.public_url.is_empty() {
-        format!("http://{addr}")
+        format!("{}://{addr}", if tls_on { "https" } else { "http" })
     } else {
         config.server.public_url.clone()
     };
@@ -184,7 +192,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.server.max_body_bytes,
         ))
     };
-    let (app, ca) = crate::cli::ca::mount(&config, app).await?;
+    let (app, ca) = crate::cli::ca::mount(&config, app, pdp.clone()).await?;
     let tls = crate::cli::ca::tls_listener(&config, ca.as_ref()).await?;
     let _watch = if config.policy.watch {
         Some(policies.watch(Duration::from_millis(config.policy.watch_debounce_ms))?)
@@ -231,8 +239,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         version.entity_count(),
         policy_dir.display()
     );
+    // Over TLS, the trust bundle goes next to the data so that the curl
+    // line below verifies the server.
+    let cacert = match &ca {
+        Some(ca) if tls.is_some() => {
+            let path = config.data_dir.join("ca-bundle.pem");
+            crate::cli::ca::write_public(&path, &ca.bundle_pem())?;
+            format!(" --cacert {}", path.display())
+        }
+        _ => String::new(),
+    };
     println!(
-        "try: curl -s {public_url}/access/v1/evaluation -H 'content-type: application/json' \
+        "try: curl -s{cacert} {public_url}/access/v1/evaluation -H 'content-type: application/json' \
          -d '{{\"subject\":{{\"type\":\"User\",\"id\":\"alice\"}},\"action\":{{\"name\":\"read\"}},\"resource\":{{\"type\":\"Document\",\"id\":\"roadmap\"}}}}'"
     );
     if let Some(tls) = tls {
