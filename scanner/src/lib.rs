@@ -8,8 +8,8 @@
 //! - [`image`]: image sources (`docker save` tarball, OCI layout directory or tar, registry reference, plain
 //!   directory). Layers are streamed in order through [`layers`] (gzip, zstd or plain tar, whiteouts, opaque
 //!   directories, symlinks, hard links), bounded against hostile archives; nothing is extracted to disk.
-//! - [`inventory`]: one analyzer per package kind (dpkg, apk, Cargo, npm, Python, Go); each sees only the files it
-//!   asked for. The result is an [`Inventory`] (OS + packages, each with the layer it came from).
+//! - [`inventory`]: one analyzer per package kind (dpkg, apk, rpm's SQLite database, Cargo, npm, Python, Go); each
+//!   sees only the files it asked for. The result is an [`Inventory`] (OS + packages, each with the layer it came from).
 //! - [`vulndb`]: a read-only, bounds-checked BoltDB reader over the memory-mapped Trivy database, lenient serde
 //!   schemas for its JSON values, matching with Trivy's semantics ([`detect`]), and `db update` over OCI.
 //! - [`version`]: dpkg, apk, rpm, semver, Go and PEP 440 comparators and Trivy's constraint strings.

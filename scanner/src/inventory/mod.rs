@@ -12,6 +12,7 @@ mod npm;
 mod os;
 mod python;
 mod rpm;
+mod sqlite;
 
 use serde::{Deserialize, Serialize};
 
@@ -113,6 +114,9 @@ pub struct Package {
     pub path: String,
     /// The layer it came from (images only).
     pub layer: Option<LayerInfo>,
+    /// RPM modularity label (`nodejs:12:8030020201124152102:229f0a1c`), empty for other packages.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub modularity_label: String,
 }
 
 impl Package {
@@ -126,6 +130,7 @@ impl Package {
             arch: String::new(),
             path: path.to_string(),
             layer: None,
+            modularity_label: String::new(),
         }
     }
 

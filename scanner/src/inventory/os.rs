@@ -28,8 +28,10 @@ fn family(id: &str) -> String {
         "almalinux" => "alma",
         "amzn" => "amazon",
         "ol" => "oracle",
-        "opensuse-leap" => "opensuse.leap",
+        "opensuse-leap" | "opensuse" => "opensuse.leap",
+        "opensuse-tumbleweed" => "opensuse.tumbleweed",
         "sles" => "suse linux enterprise server",
+        "sle-micro" | "sl-micro" => "suse linux enterprise micro",
         "mariner" => "cbl-mariner",
         other => other,
     }

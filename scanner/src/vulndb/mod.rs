@@ -212,6 +212,30 @@ impl VulnDb {
         }
     }
 
+    /// Red Hat: the CPE indices of the given content sets (repositories), from `Red Hat CPE/repository`.
+    pub fn red_hat_cpe_indices(&self, content_sets: &[String]) -> Result<Vec<i64>, DbError> {
+        let mut out = Vec::new();
+        let Some(cpe) = self.file.bucket(self.file.root(), b"Red Hat CPE")? else {
+            return Ok(out);
+        };
+        let Some(repos) = self.file.bucket(cpe, b"repository")? else {
+            return Ok(out);
+        };
+        for set in content_sets {
+            if let Some(Entry::Value(v)) = self.file.get(repos, set.as_bytes())? {
+                let idx: Vec<i64> = parse_lenient(v).map_err(|source| DbError::Value {
+                    bucket: "Red Hat CPE/repository".into(),
+                    key: set.clone(),
+                    source,
+                })?;
+                out.extend(idx);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
     /// Details of vulnerability `id`.
     pub fn vulnerability(&self, id: &str) -> Result<Option<Vulnerability>, DbError> {
         self.json_in("vulnerability", id)

@@ -263,6 +263,24 @@ pub struct AdvisoryEntry {
     /// Status.
     #[serde(rename = "Status", deserialize_with = "de_status")]
     pub status: Status,
+    /// Red Hat: indices (into the `Red Hat CPE` bucket) of the products this entry affects.
+    #[serde(rename = "Affected", deserialize_with = "de_null_default")]
+    pub affected: Vec<i64>,
+    /// Red Hat: the CVEs an RHSA entry fixes, with Red Hat's severity for each.
+    #[serde(rename = "Cves", deserialize_with = "de_null_default")]
+    pub cves: Vec<CveEntry>,
+}
+
+/// A CVE named by a Red Hat entry.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct CveEntry {
+    /// CVE id (empty when the advisory key is the CVE itself).
+    #[serde(rename = "ID", deserialize_with = "de_string")]
+    pub id: String,
+    /// Red Hat's severity.
+    #[serde(rename = "Severity", deserialize_with = "de_severity")]
+    pub severity: Severity,
 }
 
 /// CVSS figures from one source.
