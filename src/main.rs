@@ -54,6 +54,8 @@ enum Command {
     /// Update or inspect the vulnerability database.
     #[command(subcommand)]
     Db(cli::db::DbCommand),
+    /// Compliance reports (SOC 2, HIPAA, GDPR): generate, verify a signed bundle, diff.
+    Report(cli::compliance::ReportArgs),
     /// Benchmarks against the raw engine and peers.
     #[command(subcommand)]
     Bench(cli::bench::BenchCommand),
@@ -83,6 +85,7 @@ fn main() -> ExitCode {
             Command::Scan(c) => cli::scan::run(config, c),
             Command::Gate(a) => cli::scan::run_gate(config, a),
             Command::Db(c) => cli::db::run(config, c),
+            Command::Report(a) => cli::compliance::run(config, a),
             Command::Bench(c) => cli::bench::run(config, c),
         }
     })();

@@ -4,6 +4,7 @@ pub mod authorize;
 pub mod bench;
 pub mod ca;
 pub mod ca_bench;
+pub mod compliance;
 pub mod db;
 pub mod policy;
 pub mod scan;

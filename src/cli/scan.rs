@@ -70,6 +70,26 @@ pub struct GateArgs {
     /// Exit code when the gate fails.
     #[arg(long, default_value_t = 1)]
     exit_code: u8,
+    /// Keep a signed summary of the gated report as compliance evidence
+    /// (DATA_DIR/compliance/scans; see `palisade report`).
+    #[arg(long)]
+    record: bool,
+}
+
+/// `--record`: keeps the gated report's signed summary.
+fn record(config: &Config, report: &Report, a: &GateArgs, code: ExitCode) -> anyhow::Result<()> {
+    if a.record {
+        let passed = code == ExitCode::SUCCESS;
+        let threshold = a.fail_on.map(|s| s.to_string());
+        let path = crate::cli::compliance::record_scan(
+            config,
+            &report.render(Format::Json),
+            passed,
+            threshold,
+        )?;
+        eprintln!("gate: recorded {}", path.display());
+    }
+    Ok(())
 }
 
 #[derive(Debug, clap::Args)]
@@ -229,6 +249,7 @@ pub fn run(config: Config, cmd: ScanCommand) -> anyhow::Result<ExitCode> {
         write_out(Some(p), &report.sbom())?;
     }
     let code = apply_gate(&mut report, &common.gate)?;
+    record(&config, &report, &common.gate, code)?;
     write_out(common.output.as_ref(), &report.render(common.format))?;
     Ok(code)
 }
@@ -248,12 +269,13 @@ pub struct GateCommand {
 }
 
 /// `palisade gate REPORT.json`: applies the gate to a saved report.
-pub fn run_gate(_config: Config, a: GateCommand) -> anyhow::Result<ExitCode> {
+pub fn run_gate(config: Config, a: GateCommand) -> anyhow::Result<ExitCode> {
     let bytes =
         std::fs::read(&a.report).with_context(|| format!("reading {}", a.report.display()))?;
     let j = palisade_scanner::report::read_json_report(&bytes)?;
     let mut report = palisade_scanner::report::Report::from_json(j);
     let code = apply_gate(&mut report, &a.gate)?;
+    record(&config, &report, &a.gate, code)?;
     write_out(a.output.as_ref(), &report.render(a.format))?;
     Ok(code)
 }

@@ -1,0 +1,325 @@
+//! `palisade report ...`: compliance reports from the shell — generate
+//! (SOC 2, HIPAA, GDPR or a framework file; JSON, CSV, Markdown, HTML, OSCAL,
+//! or a signed evidence bundle), `verify` a bundle, `diff` the last two
+//! reports — and the `--record` option of the gate.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use palisade_compliance::export::{self, Format};
+use palisade_compliance::{bundle, history, Attestations, Catalog, RuntimeFacts, Sources};
+use palisade_policy::decision_log::AuditKeys;
+
+use crate::config::Config;
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    command: Option<ReportCommand>,
+    #[command(flatten)]
+    generate: GenerateArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ReportCommand {
+    /// Verify a signed evidence bundle; exit 1 and say what changed if it was altered.
+    Verify {
+        /// The bundle (`palisade report --format bundle`).
+        bundle: PathBuf,
+        /// Ed25519 public key (hex) instead of the data directory's key.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Controls whose status changed between the last two kept reports.
+    Diff {
+        /// soc2, hipaa, gdpr or a custom framework id.
+        #[arg(long, default_value = "soc2")]
+        framework: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct GenerateArgs {
+    /// soc2, hipaa, gdpr, a custom framework id, or a framework FILE.
+    #[arg(long, default_value = "soc2")]
+    framework: String,
+    /// json, csv, markdown, html, oscal, or bundle (signed DSSE evidence bundle).
+    #[arg(long, short, default_value = "json")]
+    format: String,
+    /// Write here instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Extra framework files (a built-in id in one replaces that framework).
+    #[arg(long)]
+    framework_file: Vec<PathBuf>,
+    /// Check registry overrides (freshness windows).
+    #[arg(long)]
+    checks_file: Vec<PathBuf>,
+    /// Attestation and waiver files (default: DATA_DIR/compliance/attestations.toml if present).
+    #[arg(long)]
+    attestations: Vec<PathBuf>,
+    /// Evaluate at this time (RFC 3339) instead of now: reproducible output.
+    #[arg(long)]
+    now: Option<String>,
+    /// Do not keep the report in DATA_DIR/compliance/reports.
+    #[arg(long)]
+    no_keep: bool,
+}
+
+fn read_all(paths: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, String)>> {
+    paths
+        .iter()
+        .map(|p| {
+            Ok((
+                p.clone(),
+                std::fs::read_to_string(p).with_context(|| p.display().to_string())?,
+            ))
+        })
+        .collect()
+}
+
+fn compliance_dir(config: &Config) -> PathBuf {
+    config.data_dir.join("compliance")
+}
+
+/// Where `palisade gate --record` keeps scan records.
+pub fn scans_dir(config: &Config) -> PathBuf {
+    compliance_dir(config).join("scans")
+}
+
+/// `palisade gate --record`: keeps a signed summary of the gated report.
+pub fn record_scan(
+    config: &Config,
+    report_json: &str,
+    passed: bool,
+    threshold: Option<String>,
+) -> anyhow::Result<PathBuf> {
+    let j = palisade_scanner::report::read_json_report(report_json.as_bytes())?;
+    let now =
+        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
+    let mut rec = palisade_compliance::ScanRecord::from_report(
+        &j,
+        report_json.as_bytes(),
+        passed,
+        threshold,
+        &now,
+    );
+    std::fs::create_dir_all(&config.data_dir)?;
+    rec.sign(&AuditKeys::load_or_create(&config.data_dir)?);
+    Ok(rec.save(&scans_dir(config))?)
+}
+
+fn runtime_facts(config: &Config) -> RuntimeFacts {
+    let tls = std::env::var("PALISADE_CA_TLS")
+        .ok()
+        .map_or(config.ca.tls, |v| {
+            matches!(v.as_str(), "1" | "true" | "yes" | "on")
+        });
+    RuntimeFacts {
+        admin_api: config.server.admin_api,
+        admin_token_file: Some(
+            config
+                .server
+                .admin_token_file
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("admin.token")),
+        ),
+        tls,
+        // The CA's TLS listener accepts TLS 1.3 only (palisade_ca::tls::TlsSettings::allow_tls12 is off).
+        tls_versions: if tls {
+            vec!["TLSv1.3".into()]
+        } else {
+            Vec::new()
+        },
+        client_auth_required: config.ca.client_auth == "required",
+        secrets_backend: config.secrets.url(config),
+        ca_kek: config.ca.kek.clone(),
+        data_dir: config.data_dir.clone(),
+    }
+}
+
+fn parse_now(now: Option<&str>) -> anyhow::Result<time::OffsetDateTime> {
+    Ok(match now {
+        Some(t) => time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .with_context(|| format!("--now {t:?} is not RFC 3339"))?,
+        None => time::OffsetDateTime::now_utc(),
+    })
+}
+
+pub fn run(config: Config, a: ReportArgs) -> anyhow::Result<ExitCode> {
+    match a.command {
+        Some(ReportCommand::Verify {
+            bundle: path,
+            public_key,
+        }) => verify(&config, &path, public_key),
+        Some(ReportCommand::Diff { framework }) => diff(&config, &framework),
+        None => generate(&config, a.generate),
+    }
+}
+
+fn generate(config: &Config, g: GenerateArgs) -> anyhow::Result<ExitCode> {
+    let mut fw_files = read_all(&g.framework_file)?;
+    let framework_path = Path::new(&g.framework);
+    let framework_id = if g.framework.ends_with(".toml") || framework_path.is_file() {
+        fw_files.extend(read_all(&[framework_path.to_owned()])?);
+        let text = &fw_files.last().map(|f| f.1.clone()).unwrap_or_default();
+        let v: toml::Value = toml::from_str(text).with_context(|| g.framework.clone())?;
+        v.get("framework")
+            .and_then(|f| f.get("id"))
+            .and_then(|i| i.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    } else {
+        g.framework.clone()
+    };
+    let checks_files = read_all(&g.checks_file)?;
+    let names = |v: &[(PathBuf, String)]| {
+        v.iter()
+            .map(|(p, _)| p.display().to_string())
+            .collect::<Vec<_>>()
+    };
+    let (fw_names, ck_names) = (names(&fw_files), names(&checks_files));
+    let fw_refs: Vec<(&str, &str)> = fw_names
+        .iter()
+        .zip(&fw_files)
+        .map(|(n, (_, t))| (n.as_str(), t.as_str()))
+        .collect();
+    let ck_refs: Vec<(&str, &str)> = ck_names
+        .iter()
+        .zip(&checks_files)
+        .map(|(n, (_, t))| (n.as_str(), t.as_str()))
+        .collect();
+    let catalog = Catalog::load(&ck_refs, &fw_refs)?;
+    let framework = catalog.framework(&framework_id).with_context(|| {
+        format!(
+            "no framework {framework_id:?} (have: {})",
+            catalog
+                .frameworks()
+                .iter()
+                .map(|f| f.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })?;
+    let mut att_paths = g.attestations.clone();
+    let default_att = compliance_dir(config).join("attestations.toml");
+    if att_paths.is_empty() && default_att.is_file() {
+        att_paths.push(default_att);
+    }
+    let att_files = read_all(&att_paths)?;
+    let att_refs: Vec<(&Path, &str)> = att_files
+        .iter()
+        .map(|(p, t)| (p.as_path(), t.as_str()))
+        .collect();
+    let attestations = Attestations::load(&catalog, &att_refs)?;
+    let now = parse_now(g.now.as_deref())?;
+    let sign = g.format == "bundle";
+    let format: Option<Format> = if sign { None } else { Some(g.format.parse()?) };
+
+    std::fs::create_dir_all(&config.data_dir)?;
+    let keys = AuditKeys::load_or_create(&config.data_dir)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(async {
+        let url = config.store_url();
+        let store = palisade_store::open(&url).await?;
+        let ledger = palisade_store::open_ledger(&url).await.ok();
+        let (ca, ca_error) = match config.ca.open(config).await {
+            Ok(ca) => (Some(ca), None),
+            Err(e) => (None, Some(format!("{e:#}"))),
+        };
+        let sources = Sources {
+            store: store.as_ref(),
+            ledger: ledger.as_deref(),
+            ca: ca.as_ref(),
+            ca_error,
+            public_key: keys.public_key().to_vec(),
+            scans_dir: scans_dir(config),
+            runtime: runtime_facts(config),
+        };
+        let evidence = palisade_compliance::evidence::collect(&sources, now).await;
+        anyhow::Ok(palisade_compliance::assess(
+            &catalog,
+            framework,
+            &evidence,
+            &attestations,
+            now,
+        ))
+    })?;
+    let json = export::render(&report, Format::Json)?;
+    if !g.no_keep {
+        let kept = history::keep(&compliance_dir(config).join("reports"), &report, &json)?;
+        eprintln!("report kept in {}", kept.display());
+    }
+    let text = match format {
+        Some(Format::Json) => json,
+        Some(f) => export::render(&report, f)?,
+        None => serde_json::to_string_pretty(&bundle::sign(&report, &keys)?)? + "\n",
+    };
+    match &g.output {
+        Some(p) => std::fs::write(p, &text).with_context(|| p.display().to_string())?,
+        None => {
+            use std::io::Write as _;
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+        }
+    }
+    let s = &report.summary;
+    eprintln!(
+        "{}: {} controls — {} pass, {} fail, {} manual, {} waived, {} not applicable",
+        report.framework.id, s.total, s.pass, s.fail, s.manual, s.waived, s.not_applicable
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(config: &Config, path: &Path, public_key: Option<String>) -> anyhow::Result<ExitCode> {
+    let key = match public_key {
+        Some(h) => hex::decode(h.trim())?,
+        None => AuditKeys::load_or_create(&config.data_dir)?
+            .public_key()
+            .to_vec(),
+    };
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    let b: bundle::Bundle = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not an evidence bundle", path.display()))?;
+    let v = bundle::verify(&b, &key);
+    if v.is_intact() {
+        println!(
+            "ok: {} report of {} — signature valid, {} controls, {} checks, {} evidence pieces unchanged",
+            b.report.framework.id,
+            b.report.generated_at,
+            b.report.controls.len(),
+            b.report.checks.len(),
+            b.report.evidence.len()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("ALTERED: {}", path.display());
+        for c in &v.changes {
+            println!("  {c}");
+        }
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn diff(config: &Config, framework: &str) -> anyhow::Result<ExitCode> {
+    let kept = history::stored(&compliance_dir(config).join("reports"), framework)?;
+    let [.., old, new] = kept.as_slice() else {
+        anyhow::bail!("fewer than two kept {framework} reports: run `palisade report --framework {framework}` twice");
+    };
+    let (a, b) = (history::read(old)?, history::read(new)?);
+    let changes = history::diff(&a, &b);
+    println!(
+        "{} → {}: {} control(s) changed status",
+        a.generated_at,
+        b.generated_at,
+        changes.len()
+    );
+    let name = |s: Option<palisade_compliance::Status>| s.map_or("(absent)", |s| s.as_str());
+    for c in &changes {
+        println!("  {}: {} → {}", c.control, name(c.before), name(c.after));
+    }
+    Ok(ExitCode::SUCCESS)
+}
