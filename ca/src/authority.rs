@@ -183,7 +183,8 @@ struct State {
     roots: Vec<(String, Vec<u8>)>,
     /// Intermediates not retired (their CRLs are published).
     intermediates: Vec<IssuerRecord>,
-    /// Bumped on every change of the bundle.
+    /// The bundle's `spiffe_sequence`: persisted in the ledger, bumped
+    /// whenever the roots in the bundle change (rotation, retirement).
     sequence: u64,
 }
 
@@ -224,6 +225,17 @@ fn pem_of(der: &[u8]) -> String {
     }
     s.push_str("-----END CERTIFICATE-----\n");
     s
+}
+
+/// SHA-256 over the bundle's root certificates (DER, length-prefixed, in
+/// order), hex: what the bundle's sequence number tracks.
+fn bundle_digest(roots: &[(String, Vec<u8>)]) -> String {
+    let mut h = Sha256::new();
+    for (_, der) in roots {
+        h.update((der.len() as u64).to_be_bytes());
+        h.update(der);
+    }
+    hex::encode(h.finalize())
 }
 
 /// Parses the first certificate of a PEM text into DER.
@@ -414,7 +426,7 @@ impl CertificateAuthority {
     ) -> Result<Self, CaError> {
         let mut config = config;
         config.trust_domain = crate::spiffe::parse_trust_domain(&config.trust_domain)?;
-        let state = Self::load_state(ledger.as_ref(), kek.as_ref(), 1).await?;
+        let state = Self::load_state(ledger.as_ref(), kek.as_ref()).await?;
         Ok(Self {
             writer: LedgerWriter::spawn(ledger.clone()),
             config,
@@ -429,11 +441,7 @@ impl CertificateAuthority {
         })
     }
 
-    async fn load_state(
-        ledger: &dyn CertLedger,
-        kek: &dyn KeyWrapper,
-        sequence: u64,
-    ) -> Result<State, CaError> {
+    async fn load_state(ledger: &dyn CertLedger, kek: &dyn KeyWrapper) -> Result<State, CaError> {
         let issuers = ledger.issuers().await?;
         if issuers.is_empty() {
             return Err(CaError::NotInitialized);
@@ -470,6 +478,9 @@ impl CertificateAuthority {
             .into_iter()
             .filter(|i| i.kind == "intermediate" && i.status != "retired")
             .collect();
+        let sequence = ledger
+            .bundle_sequence(&bundle_digest(&roots), &rfc3339(now()))
+            .await?;
         Ok(State {
             signer: Arc::new(signer),
             roots,
@@ -480,8 +491,7 @@ impl CertificateAuthority {
 
     /// Re-reads the issuers (after a rollover) and swaps the signer in.
     pub async fn reload(&self) -> Result<(), CaError> {
-        let seq = self.state().sequence + 1;
-        let st = Self::load_state(self.ledger.as_ref(), self.kek.as_ref(), seq).await?;
+        let st = Self::load_state(self.ledger.as_ref(), self.kek.as_ref()).await?;
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(st);
         self.crls.write().unwrap_or_else(|e| e.into_inner()).clear();
         self.bump();

@@ -687,3 +687,49 @@ async fn offline_root_key_is_exported_not_stored() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn spiffe_sequence_grows_with_the_bundle_and_survives_a_restart() {
+    let f = fixture().await;
+    let seq = |ca: &CertificateAuthority| {
+        ca.bundle_jwks().unwrap()["spiffe_sequence"]
+            .as_u64()
+            .unwrap()
+    };
+    let first = seq(&f.ca);
+    f.ca.rotate_intermediate(None).await.unwrap();
+    assert_eq!(
+        seq(&f.ca),
+        first,
+        "the roots, hence the bundle, did not change"
+    );
+    f.ca.rotate_root().await.unwrap();
+    let rotated = seq(&f.ca);
+    assert!(rotated > first);
+    // A restart (new ledger connection, new CA instance) keeps the number.
+    let restart = || async {
+        let ledger = palisade_store::open_ledger(&f.url).await.unwrap();
+        CertificateAuthority::load(
+            ledger,
+            f.kek.clone(),
+            CaConfig::default(),
+            IssuePolicy::builtin(),
+        )
+        .await
+        .unwrap()
+    };
+    let again = restart().await;
+    assert_eq!(seq(&again), rotated);
+    let old_root = again
+        .ledger()
+        .issuers()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| i.kind == "root" && i.status == "retiring")
+        .unwrap();
+    again.retire(&old_root.id, true).await.unwrap();
+    let retired = seq(&again);
+    assert!(retired > rotated);
+    assert_eq!(seq(&restart().await), retired);
+}

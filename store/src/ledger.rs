@@ -157,6 +157,12 @@ pub trait CertLedger: Send + Sync + 'static {
 
     /// A new, strictly increasing CRL number for `issuer_id`.
     async fn next_crl_number(&self, issuer_id: &str, now: &str) -> Result<i64, StoreError>;
+
+    /// The trust bundle's sequence number for a bundle whose contents hash
+    /// to `digest`, atomically: the stored number while the digest is the
+    /// stored one; otherwise the stored number plus one (1 for the first
+    /// bundle), stored with the new digest. It never decreases.
+    async fn bundle_sequence(&self, digest: &str, now: &str) -> Result<u64, StoreError>;
 }
 
 /// The SQLite ledger (shares the database file with [`crate::SqliteStore`]).
@@ -471,6 +477,37 @@ impl CertLedger for SqliteLedger {
         .await?;
         Ok(row.try_get("number")?)
     }
+
+    async fn bundle_sequence(&self, digest: &str, now: &str) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let stored = sqlx::query("SELECT sequence, digest FROM ca_bundle_sequence WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+        let sequence = match stored {
+            Some(row) => {
+                let sequence: i64 = row.try_get("sequence")?;
+                let stored_digest: String = row.try_get("digest")?;
+                if stored_digest == digest {
+                    tx.commit().await?;
+                    return Ok(u64::try_from(sequence).unwrap_or(0));
+                }
+                sequence + 1
+            }
+            None => 1,
+        };
+        sqlx::query(
+            "INSERT INTO ca_bundle_sequence (id, sequence, digest, updated_at) VALUES (1, ?, ?, ?) \
+             ON CONFLICT(id) DO UPDATE SET sequence = excluded.sequence, \
+             digest = excluded.digest, updated_at = excluded.updated_at",
+        )
+        .bind(sequence)
+        .bind(digest)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(u64::try_from(sequence).unwrap_or(0))
+    }
 }
 
 #[cfg(test)]
@@ -621,5 +658,20 @@ mod tests {
         let a = l.next_crl_number("i1", "t").await.unwrap();
         let b = l.next_crl_number("i1", "t").await.unwrap();
         assert!(b > a);
+    }
+
+    #[tokio::test]
+    async fn bundle_sequence_grows_with_each_change_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("l.db").display());
+        let l = SqliteLedger::open(&url).await.unwrap();
+        assert_eq!(l.bundle_sequence("d1", "t").await.unwrap(), 1);
+        assert_eq!(l.bundle_sequence("d1", "t").await.unwrap(), 1, "unchanged");
+        assert_eq!(l.bundle_sequence("d2", "t").await.unwrap(), 2);
+        drop(l);
+        let l = SqliteLedger::open(&url).await.unwrap();
+        assert_eq!(l.bundle_sequence("d2", "t").await.unwrap(), 2, "reopened");
+        // Back to earlier contents is a change too: the number still grows.
+        assert_eq!(l.bundle_sequence("d1", "t").await.unwrap(), 3);
     }
 }
