@@ -351,7 +351,7 @@ fn decide(id: &str, ev: &[&Evidence], now: OffsetDateTime, fresh_h: u64) -> (boo
                 ),
                 (true, true, false) => (
                     false,
-                    "client certificates are optional (set ca.client_auth = \"required\")".into(),
+                    "client certificates are optional on admin or issuance routes (set ca.client_auth.admin and ca.client_auth.issuance = \"required\")".into(),
                 ),
                 (true, true, true) => (true, "TLS 1.3 only, client certificates required".into()),
             }

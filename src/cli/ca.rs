@@ -101,7 +101,7 @@ impl CaSettings {
 }
 
 /// For the subcommands that never issue: every `ca:issue` is denied.
-struct NoIssuance;
+pub(crate) struct NoIssuance;
 
 impl IssueAuthorizer for NoIssuance {
     fn decide_issue(

@@ -133,7 +133,8 @@ fn runtime_facts(config: &Config) -> RuntimeFacts {
         } else {
             Vec::new()
         },
-        client_auth_required: config.ca.client_auth == "required",
+        client_auth_required: config.ca.client_auth.admin == palisade_ca::tls::ClientCert::Required
+            && config.ca.client_auth.issuance == palisade_ca::tls::ClientCert::Required,
         secrets_backend: config.secrets.url(config),
         ca_kek: config.ca.kek.clone(),
         data_dir: config.data_dir.clone(),
@@ -227,7 +228,7 @@ fn generate(config: &Config, g: GenerateArgs) -> anyhow::Result<ExitCode> {
         let url = config.store_url();
         let store = palisade_store::open(&url).await?;
         let ledger = palisade_store::open_ledger(&url).await.ok();
-        let (ca, ca_error) = match config.ca.open(config).await {
+        let (ca, ca_error) = match config.ca.open(config, super::ca::NoIssuance).await {
             Ok(ca) => (Some(ca), None),
             Err(e) => (None, Some(format!("{e:#}"))),
         };

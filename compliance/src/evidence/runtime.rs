@@ -19,7 +19,7 @@ pub struct RuntimeFacts {
     pub tls: bool,
     /// The TLS versions the listener accepts (`TLSv1.3`).
     pub tls_versions: Vec<String>,
-    /// Whether client certificates are required.
+    /// Whether client certificates are required on the admin and issuance routes.
     pub client_auth_required: bool,
     /// The secrets backend URL (never with credentials).
     pub secrets_backend: String,
