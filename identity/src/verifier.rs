@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use palisade_policy::{TokenAuthenticator, Unauthenticated, VerifiedPrincipal};
+use palisade_policy::{Authentication, TokenAuthenticator, Unauthenticated, VerifiedPrincipal};
 use serde_json::{Map, Value};
 
 use crate::issuer::Issuer;
@@ -132,16 +132,7 @@ impl TokenVerifier {
 }
 
 impl TokenAuthenticator for TokenVerifier {
-    fn authenticate<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> std::pin::Pin<
-        Box<
-            dyn std::future::Future<Output = Result<VerifiedPrincipal, Unauthenticated>>
-                + Send
-                + 'a,
-        >,
-    > {
+    fn authenticate<'a>(&'a self, token: &'a str) -> Authentication<'a> {
         Box::pin(async move {
             TokenVerifier::authenticate(self, token)
                 .await

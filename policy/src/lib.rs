@@ -83,7 +83,7 @@ pub use pdp::{
 };
 pub use policy_store::{PolicyStore, PolicyUpdate, WatchHandle};
 pub use principal::{
-    TokenAuthenticator, TokenCedarRequest, TokenEvaluationRequest, Unauthenticated,
+    Authentication, TokenAuthenticator, TokenCedarRequest, TokenEvaluationRequest, Unauthenticated,
     VerifiedPrincipal,
 };
 pub use version::{Decision, DecisionRequest, OnEvaluationError, PolicyVersion};

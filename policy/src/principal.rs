@@ -30,20 +30,16 @@ pub struct VerifiedPrincipal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unauthenticated;
 
+/// What [`TokenAuthenticator::authenticate`] returns.
+pub type Authentication<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<VerifiedPrincipal, Unauthenticated>> + Send + 'a>,
+>;
+
 /// Turns a bearer token into a [`VerifiedPrincipal`] (implemented by
 /// `palisade-identity`).
 pub trait TokenAuthenticator: Send + Sync + std::fmt::Debug {
     /// Verifies `token` and maps it to a principal.
-    fn authenticate<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> std::pin::Pin<
-        Box<
-            dyn std::future::Future<Output = Result<VerifiedPrincipal, Unauthenticated>>
-                + Send
-                + 'a,
-        >,
-    >;
+    fn authenticate<'a>(&'a self, token: &'a str) -> Authentication<'a>;
 }
 
 /// `POST /access/v1/token/evaluation`: an AuthZEN evaluation whose subject is

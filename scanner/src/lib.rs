@@ -41,7 +41,6 @@ pub mod layers;
 pub mod report;
 pub mod sbom;
 pub mod scan;
-mod secret;
 mod settings;
 pub mod version;
 pub mod vulndb;

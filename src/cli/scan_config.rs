@@ -30,9 +30,6 @@ pub struct ScanConfigArgs {
     /// Do not run this check (id); repeatable.
     #[arg(long = "skip-check")]
     pub skip_check: Vec<String>,
-    /// Do not look for leaked secrets.
-    #[arg(long)]
-    pub no_secrets: bool,
     /// List the checks (id, severity, title, cross-references) and exit.
     #[arg(long)]
     pub list_checks: bool,
@@ -59,7 +56,6 @@ pub(crate) fn scan_to_report(config: &Config, a: &ScanConfigArgs) -> anyhow::Res
     let cat = catalogue(&a.checks, &a.skip_check)?;
     let opts = ConfigOptions {
         max_file_bytes: config.scanner.max_file_bytes,
-        secrets: !a.no_secrets,
         profile: a.profile,
         ..ConfigOptions::default()
     };

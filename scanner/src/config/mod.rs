@@ -1,5 +1,5 @@
-//! Configuration scanning: Kubernetes manifests, Dockerfiles and Terraform (AWS), plus leaked secrets in any text
-//! file, with findings that point at file, line and field.
+//! Configuration scanning: Kubernetes manifests, Dockerfiles and Terraform (AWS), with findings that point at
+//! file, line and field. Leaked-secret detection is not built yet.
 //!
 //! ## Design
 //!
@@ -12,7 +12,6 @@
 //!   users' own checks; the rest (cross-document facts, ranges, policies) are code in the family's `mod.rs`.
 //! - Suppression in place: a comment `palisade:ignore ID reason` on the offending line or the line above it, or a
 //!   Kubernetes annotation `ignore.palisade.dev/ID: reason`. The reason is mandatory.
-//! - Secrets ([`crate::secret`]) are looked for in every file the walk reaches, config or not.
 
 pub mod doc;
 mod dockerfile;
@@ -103,6 +102,17 @@ pub struct References {
     /// Trivy ids.
     #[serde(rename = "Trivy", default, skip_serializing_if = "Vec::is_empty")]
     pub trivy: Vec<String>,
+}
+
+impl References {
+    /// Every id, Checkov's first.
+    pub fn ids(&self) -> Vec<&str> {
+        self.checkov
+            .iter()
+            .chain(&self.trivy)
+            .map(String::as_str)
+            .collect()
+    }
 }
 
 /// One misconfiguration or leaked secret. Secret values never appear in it: only a redacted prefix.
@@ -276,8 +286,6 @@ impl Catalogue {
 pub struct ConfigOptions {
     /// Largest file read; bigger ones are reported and skipped.
     pub max_file_bytes: u64,
-    /// Look for secrets too.
-    pub secrets: bool,
     /// Kubernetes Pod Security Standards profile.
     pub profile: Profile,
     /// Most files one walk visits.
@@ -288,7 +296,6 @@ impl Default for ConfigOptions {
     fn default() -> Self {
         ConfigOptions {
             max_file_bytes: 8 << 20,
-            secrets: true,
             profile: Profile::Restricted,
             max_files: 1_000_000,
         }
@@ -317,7 +324,7 @@ pub enum FileKind {
     Dockerfile,
     /// Terraform HCL.
     Terraform,
-    /// Anything else (looked at for secrets only).
+    /// Anything else (skipped).
     Other,
 }
 
@@ -448,9 +455,6 @@ impl FileScan<'_> {
                     "internal error while parsing (please report this file)",
                 ),
             ),
-        }
-        if self.opts.secrets {
-            crate::secret::scan_text(self.cat, name, text, &mut found);
         }
         let (kept, suppressed, warnings) = suppress::in_place(text, found);
         self.out.findings.extend(kept);
@@ -592,7 +596,7 @@ pub fn scan_bytes(name: &str, bytes: &[u8], cat: &Catalogue, opts: &ConfigOption
 
 fn scan_one(fs: &mut FileScan<'_>, path: &Path, name: &str) {
     let kind = detect_kind(name, &[]);
-    if kind == FileKind::Other && !fs.opts.secrets {
+    if kind == FileKind::Other {
         return;
     }
     let bytes = match std::fs::File::open(path).and_then(|f| {
@@ -608,26 +612,16 @@ fn scan_one(fs: &mut FileScan<'_>, path: &Path, name: &str) {
         }
     };
     if bytes.len() as u64 > fs.opts.max_file_bytes {
-        if kind == FileKind::Other {
-            fs.out.warnings.push(format!(
-                "{name}: larger than {} bytes, not scanned for secrets",
-                fs.opts.max_file_bytes
-            ));
-        } else {
-            fs.out.files += 1;
-            fs.file_error(
-                name,
-                &ParseError::new(
-                    1,
-                    1,
-                    &format!("larger than {} bytes, not parsed", fs.opts.max_file_bytes),
-                ),
-            );
-        }
+        fs.out.files += 1;
+        fs.file_error(
+            name,
+            &ParseError::new(
+                1,
+                1,
+                &format!("larger than {} bytes, not parsed", fs.opts.max_file_bytes),
+            ),
+        );
         return;
-    }
-    if kind == FileKind::Other && bytes.iter().take(8192).any(|b| *b == 0) {
-        return; // binary
     }
     fs.scan_bytes(name, &bytes);
 }

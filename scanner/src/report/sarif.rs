@@ -97,13 +97,7 @@ pub(crate) fn render(r: &Report) -> String {
             Some((i, _)) => *i,
             None => {
                 let i = ordered.len();
-                let refs: Vec<&str> = f
-                    .references
-                    .checkov
-                    .iter()
-                    .chain(&f.references.trivy)
-                    .map(String::as_str)
-                    .collect();
+                let refs: Vec<&str> = f.references.ids();
                 let rule = json!({
                     "id": f.id,
                     "name": if f.family == crate::config::Family::Secret { "Secret" } else { "Misconfiguration" },

@@ -57,10 +57,10 @@ pub(crate) fn render(r: &Report) -> String {
             "Fixed Version",
             "Title",
         ];
-        let rows: Vec<[String; 7]> = fs
+        let rows: Vec<Vec<String>> = fs
             .iter()
             .map(|f| {
-                [
+                vec![
                     f.pkg_name.clone(),
                     f.id.clone(),
                     f.severity.0.as_str().to_string(),
@@ -71,27 +71,7 @@ pub(crate) fn render(r: &Report) -> String {
                 ]
             })
             .collect();
-        let mut w = head.map(|h| h.len());
-        for row in &rows {
-            for (i, c) in row.iter().enumerate() {
-                w[i] = w[i].max(c.chars().count());
-            }
-        }
-        let line = |cells: Vec<String>| -> String {
-            let mut s = String::new();
-            for (i, c) in cells.iter().enumerate() {
-                s.push_str(&pad(c, w[i]));
-                if i + 1 < cells.len() {
-                    s.push_str(" | ");
-                }
-            }
-            s.trim_end().to_string() + "\n"
-        };
-        out.push_str(&line(head.iter().map(|h| h.to_string()).collect()));
-        out.push_str(&line(w.iter().map(|n| "-".repeat(*n)).collect()));
-        for row in rows {
-            out.push_str(&line(row.to_vec()));
-        }
+        out.push_str(&grid(&head, &rows));
     }
     render_config(r, &mut out);
     if !r.suppressed.is_empty() {
@@ -190,13 +170,7 @@ fn render_config(r: &Report, out: &mut String) {
             out.push_str(&format!("  Risk: {}\n", f.risk));
         }
         out.push_str(&format!("  Fix:  {}\n", f.remediation));
-        let refs: Vec<&str> = f
-            .references
-            .checkov
-            .iter()
-            .chain(&f.references.trivy)
-            .map(String::as_str)
-            .collect();
+        let refs: Vec<&str> = f.references.ids();
         if !refs.is_empty() {
             out.push_str(&format!("  See:  {}\n", refs.join(", ")));
         }
