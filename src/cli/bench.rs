@@ -104,8 +104,9 @@ const LINKS: &str = include_str!("../../examples/policies/links.json");
 /// The example entities.
 const EXAMPLE_ENTITIES: &str = include_str!("../../examples/policies/entities.json");
 
-/// Actions the example schema declares (each one an entity of the store).
-const SCHEMA_ACTIONS: usize = 4;
+/// Actions the example schema declares (each one an entity of the store):
+/// read, write, delete, share and the CA's `ca:issue`.
+const SCHEMA_ACTIONS: usize = 5;
 
 /// The example policy set written so that Cedar 2.x (cedar-agent) parses it:
 /// no `is` (Cedar 3) and no template (cedar-agent stores static policies
@@ -1814,8 +1815,12 @@ mod tests {
         let entities = generated_entities(20_000).unwrap();
         let version = example(&entities);
         assert_eq!(version.entity_count(), 20_000);
-        let small = example(&serde_json::from_str(EXAMPLE_ENTITIES).unwrap());
-        assert_eq!(small.entity_count(), 12);
+        let example_entities: Value = serde_json::from_str(EXAMPLE_ENTITIES).unwrap();
+        let small = example(&example_entities);
+        assert_eq!(
+            small.entity_count(),
+            example_entities.as_array().unwrap().len() + SCHEMA_ACTIONS
+        );
         // Every request of the example decides the same on the large store.
         for req in grid(&[], &[])
             .into_iter()
@@ -1853,7 +1858,8 @@ mod tests {
 
     #[test]
     fn peer_entities_escape_only_entity_references() {
-        let escaped = escape_entity_refs(&serde_json::from_str(EXAMPLE_ENTITIES).unwrap());
+        let example_entities: Value = serde_json::from_str(EXAMPLE_ENTITIES).unwrap();
+        let escaped = escape_entity_refs(&example_entities);
         let roadmap = escaped
             .as_array()
             .unwrap()
@@ -1871,7 +1877,10 @@ mod tests {
         );
         // Cedar still reads the escaped form, with the schema, to the same store.
         let version = example(&escaped);
-        assert_eq!(version.entity_count(), 12);
+        assert_eq!(
+            version.entity_count(),
+            example_entities.as_array().unwrap().len() + SCHEMA_ACTIONS
+        );
     }
 
     #[test]
