@@ -456,6 +456,11 @@ impl FileScan<'_> {
                 ),
             ),
         }
+        self.keep(name, text, found);
+    }
+
+    /// Applies the file's in-place suppressions to `found` and keeps the result.
+    fn keep(&mut self, name: &str, text: &str, found: Vec<ConfigFinding>) {
         let (kept, suppressed, warnings) = suppress::in_place(text, found);
         self.out.findings.extend(kept);
         self.out.suppressed.extend(suppressed);
@@ -491,12 +496,7 @@ impl FileScan<'_> {
             }
             for (name, text) in files {
                 let mine = found.iter().filter(|f| &f.file == name).cloned().collect();
-                let (kept, suppressed, warnings) = suppress::in_place(text, mine);
-                self.out.findings.extend(kept);
-                self.out.suppressed.extend(suppressed);
-                self.out
-                    .warnings
-                    .extend(warnings.into_iter().map(|w| format!("{name}: {w}")));
+                self.keep(name, text, mine);
             }
         }
         self.out
