@@ -31,6 +31,10 @@ python3 -m venv --help >/dev/null 2>&1 || need_apt+=(python3-venv)
 # first use into ~/.cache/palisade-test by scripts/services/oidc.sh.
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
+# --- deploy (issue 8): kubectl renders the Kustomize overlays (tests/deploy.rs); promtool (prometheus,
+# above) checks the alert rules. The Rust machine image ships kubectl; elsewhere Debian's kubernetes-client.
+command -v kubectl >/dev/null || need_apt+=(kubernetes-client)
+# --- end deploy
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -56,6 +56,8 @@ enum Command {
     Db(cli::db::DbCommand),
     /// Compliance reports (SOC 2, HIPAA, GDPR): generate, verify a signed bundle, diff.
     Report(cli::compliance::ReportArgs),
+    /// Probe a running server (exit 0 when /readyz answers 2xx): the container's health check.
+    Health(cli::health::HealthArgs),
     /// Benchmarks against the raw engine and peers.
     #[command(subcommand)]
     Bench(cli::bench::BenchCommand),
@@ -86,6 +88,7 @@ fn main() -> ExitCode {
             Command::Gate(a) => cli::scan::run_gate(config, a),
             Command::Db(c) => cli::db::run(config, c),
             Command::Report(a) => cli::compliance::run(config, a),
+            Command::Health(a) => cli::health::run(config, a),
             Command::Bench(c) => cli::bench::run(config, c),
         }
     })();

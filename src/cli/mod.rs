@@ -6,6 +6,7 @@ pub mod ca;
 pub mod ca_bench;
 pub mod compliance;
 pub mod db;
+pub mod health;
 pub mod policy;
 pub mod scan;
 pub mod scan_config;

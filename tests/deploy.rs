@@ -1,0 +1,253 @@
+//! deploy/: the Kustomize overlays render with `kubectl kustomize`, hold what a production deployment needs,
+//! and — with the container's Dockerfile — pass Palisade's own configuration scanner under the restricted
+//! profile with zero findings. The container's probe (`palisade health`) answers for a live server.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{palisade, Server};
+use serde_json::Value;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `kubectl kustomize` of one overlay; fails loudly when kubectl is missing (scripts/test.sh installs it).
+fn render(overlay: &str) -> String {
+    let dir = repo().join("deploy/kubernetes/overlays").join(overlay);
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(&dir)
+        .output()
+        .expect("kubectl is required (Debian: kubernetes-client; scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {} failed:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn documents(yaml: &str) -> Vec<serde_yaml::Value> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect()
+}
+
+fn kinds(docs: &[serde_yaml::Value]) -> Vec<String> {
+    let mut k: Vec<String> = docs
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap().to_owned())
+        .collect();
+    k.sort();
+    k
+}
+
+/// Renders both overlays into `dir` and copies the Dockerfile beside them.
+fn rendered_tree(dir: &Path) -> Vec<(String, Vec<serde_yaml::Value>)> {
+    std::fs::copy(repo().join("deploy/Dockerfile"), dir.join("Dockerfile")).unwrap();
+    ["single", "ha"]
+        .iter()
+        .map(|o| {
+            let text = render(o);
+            std::fs::write(dir.join(format!("{o}.yaml")), &text).unwrap();
+            (o.to_string(), documents(&text))
+        })
+        .collect()
+}
+
+/// `palisade scan config DIR --profile restricted --fail-on low -f json`: (exit code, report).
+fn scan_restricted(dir: &Path) -> (i32, Value) {
+    let out = palisade()
+        .args([
+            "scan",
+            "config",
+            "--profile",
+            "restricted",
+            "--fail-on",
+            "low",
+            "-f",
+            "json",
+        ])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "scan report is not JSON ({e}):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap(), report)
+}
+
+fn finding_ids(report: &Value, key: &str) -> Vec<(String, String)> {
+    let mut ids = vec![];
+    for r in report["Results"].as_array().unwrap() {
+        for f in r[key].as_array().into_iter().flatten() {
+            let f = f.get("Finding").unwrap_or(f);
+            ids.push((
+                Path::new(r["Target"].as_str().unwrap())
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+                f["ID"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    ids.sort();
+    ids
+}
+
+#[test]
+fn overlays_render_and_hold_a_production_deployment() {
+    let dir = tempfile::tempdir().unwrap();
+    let overlays = rendered_tree(dir.path());
+    for (name, docs) in &overlays {
+        let kinds = kinds(docs);
+        let mut want = vec![
+            "ConfigMap",
+            "Deployment",
+            "Namespace",
+            "NetworkPolicy",
+            "NetworkPolicy",
+            "NetworkPolicy",
+            "Service",
+            "ServiceAccount",
+        ];
+        match name.as_str() {
+            "single" => want.push("PersistentVolumeClaim"),
+            _ => want.extend([
+                "HorizontalPodAutoscaler",
+                "NetworkPolicy",
+                "PodDisruptionBudget",
+            ]),
+        }
+        want.sort();
+        assert_eq!(kinds, want, "{name}");
+        // Secrets come from an existing Secret, never from the manifests.
+        assert!(!kinds.iter().any(|k| k == "Secret"), "{name}");
+        for d in docs {
+            if d["kind"] != "Namespace" {
+                assert_eq!(d["metadata"]["namespace"], "palisade", "{name}: {d:?}");
+            }
+        }
+        let deny = docs
+            .iter()
+            .find(|d| d["metadata"]["name"] == "default-deny")
+            .unwrap();
+        assert_eq!(
+            deny["spec"]["podSelector"],
+            serde_yaml::Value::Mapping(Default::default()),
+            "{name}: the default deny selects every pod"
+        );
+        let deploy = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+        let replicas = deploy["spec"]["replicas"].as_u64().unwrap();
+        assert_eq!(replicas, if name == "single" { 1 } else { 3 }, "{name}");
+        // The ConfigMap's palisade.toml is a configuration Palisade accepts (unknown keys are refused).
+        let cm = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+        let toml_path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&toml_path, cm["data"]["palisade.toml"].as_str().unwrap()).unwrap();
+        let out = palisade()
+            .arg("--config")
+            .arg(&toml_path)
+            .args(["policy", "validate"])
+            .arg(repo().join("examples/policies"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn deploy_passes_the_restricted_profile_of_palisades_own_scanner() {
+    let dir = tempfile::tempdir().unwrap();
+    rendered_tree(dir.path());
+    let (code, report) = scan_restricted(dir.path());
+    assert_eq!(
+        finding_ids(&report, "Misconfigurations"),
+        vec![],
+        "{report:#}"
+    );
+    assert_eq!(code, 0, "{report:#}");
+    // The one suppression: the image digest, set by the release pipeline.
+    assert_eq!(
+        finding_ids(&report, "SuppressedMisconfigurations"),
+        vec![
+            ("ha.yaml".to_owned(), "PAL-K8S-042".to_owned()),
+            ("single.yaml".to_owned(), "PAL-K8S-042".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn the_scan_sees_every_rendered_file_a_regression_fails_it() {
+    // The same tree with one regression per file: each is found, so the clean pass above is a real pass.
+    let dir = tempfile::tempdir().unwrap();
+    rendered_tree(dir.path());
+    let edit = |file: &str, from: &str, to: &str| {
+        let p: PathBuf = dir.path().join(file);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains(from), "{file} has no `{from}`");
+        std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+    };
+    edit("Dockerfile", "USER 65532:65532", "USER root");
+    edit(
+        "single.yaml",
+        "readOnlyRootFilesystem: true",
+        "readOnlyRootFilesystem: false",
+    );
+    edit(
+        "ha.yaml",
+        "allowPrivilegeEscalation: false",
+        "allowPrivilegeEscalation: true",
+    );
+    let (code, report) = scan_restricted(dir.path());
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(
+        finding_ids(&report, "Misconfigurations"),
+        vec![
+            ("Dockerfile".to_owned(), "PAL-DF-001".to_owned()),
+            ("ha.yaml".to_owned(), "PAL-K8S-017".to_owned()),
+            ("single.yaml".to_owned(), "PAL-K8S-040".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn health_probe_answers_for_a_live_server_and_fails_for_none() {
+    let server = Server::start();
+    let ok = palisade()
+        .args(["health", "--url"])
+        .arg(format!("{}/readyz", server.base))
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let missing = palisade()
+        .args(["health", "--url"])
+        .arg(format!("{}/no-such-route", server.base))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    drop(server);
+    let port = common::free_port();
+    let down = palisade()
+        .args(["health", "--timeout", "1", "--url"])
+        .arg(format!("http://127.0.0.1:{port}/readyz"))
+        .output()
+        .unwrap();
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).contains("unhealthy"));
+}
