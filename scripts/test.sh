@@ -18,6 +18,8 @@ command -v umoci >/dev/null || need_apt+=(umoci)
 command -v skopeo >/dev/null || need_apt+=(skopeo)
 command -v docker-registry >/dev/null || need_apt+=(docker-registry)
 command -v rpmbuild >/dev/null || need_apt+=(rpm)           # rpm.vercmp oracle, real rpmdb.sqlite test data
+command -v zstd >/dev/null || need_apt+=(zstd)              # multi-frame zstd layers (zstd, pzstd)
+command -v go >/dev/null || need_apt+=(golang-go)           # real Go binaries for build-info tests
 command -v curl >/dev/null || need_apt+=(curl)
 command -v python3 >/dev/null || need_apt+=(python3)
 /usr/bin/python3 -c 'import packaging, venv' 2>/dev/null || need_apt+=(python3-packaging python3-venv)
@@ -45,6 +47,7 @@ fi
 # --- scanner (issue 4): build (or reuse the cached) Debian test image once, before the tests run in parallel
 log "scanner test image"
 bash scripts/testdata/scanner-image.sh >/dev/null
+bash scripts/testdata/go-binaries.sh >/dev/null
 # --- end scanner
 
 log "format"

@@ -81,12 +81,91 @@ pub(crate) fn decompress<'a, R: Read + 'a>(r: R) -> Result<Box<dyn Read + 'a>, S
         .map_err(|e| ScanError::Archive(format!("reading layer: {e}")))?;
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(flate2::bufread::MultiGzDecoder::new(br)))
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        let d = ruzstd::decoding::StreamingDecoder::new(br)
-            .map_err(|e| ScanError::Archive(format!("bad zstd layer: {e}")))?;
-        Ok(Box::new(d))
+    } else if is_zstd(head) {
+        Ok(Box::new(ZstdFrames::new(br)))
     } else {
         Ok(Box::new(br))
+    }
+}
+
+/// A zstd frame or a skippable frame (`0x184D2A50..=0x184D2A5F`, little-endian) starts the stream.
+fn is_zstd(head: &[u8]) -> bool {
+    head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || (head.len() >= 4 && head[0] & 0xf0 == 0x50 && head[1..4] == [0x2a, 0x4d, 0x18])
+}
+
+/// Decodes every frame of a zstd stream in sequence: concatenated frames (as `zstd` writes when appending and
+/// `pzstd` writes always) and skippable frames (skipped). Memory is bounded by the decoder's window limit; the
+/// caller caps the decompressed bytes.
+struct ZstdFrames<R> {
+    source: R,
+    decoder: ruzstd::decoding::FrameDecoder,
+    in_frame: bool,
+}
+
+impl<R: BufRead> ZstdFrames<R> {
+    fn new(source: R) -> Self {
+        ZstdFrames {
+            source,
+            decoder: ruzstd::decoding::FrameDecoder::new(),
+            in_frame: false,
+        }
+    }
+
+    /// Starts the next frame, skipping skippable ones; `false` at the end of the stream.
+    fn next_frame(&mut self) -> io::Result<bool> {
+        use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+        loop {
+            if self.source.fill_buf()?.is_empty() {
+                return Ok(false);
+            }
+            match self.decoder.reset(&mut self.source) {
+                Ok(()) => return Ok(true),
+                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                    length,
+                    ..
+                })) => {
+                    let skipped = io::copy(
+                        &mut (&mut self.source).take(u64::from(length)),
+                        &mut io::sink(),
+                    )?;
+                    if skipped != u64::from(length) {
+                        return Err(io::Error::other("zstd: truncated skippable frame"));
+                    }
+                }
+                Err(e) => return Err(io::Error::other(format!("bad zstd frame: {e}"))),
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.in_frame {
+                let d = &mut self.decoder;
+                while d.can_collect() < buf.len() && !d.is_finished() {
+                    let want = buf.len() - d.can_collect();
+                    d.decode_blocks(
+                        &mut self.source,
+                        ruzstd::decoding::BlockDecodingStrategy::UptoBytes(want),
+                    )
+                    .map_err(|e| io::Error::other(format!("bad zstd block: {e}")))?;
+                }
+                let n = d.read(buf)?;
+                if n > 0 {
+                    return Ok(n);
+                }
+                self.in_frame = false;
+            }
+            if !self.next_frame()? {
+                return Ok(0);
+            }
+            self.in_frame = true;
+        }
     }
 }
 
@@ -303,7 +382,13 @@ impl Tree {
                 _ => {}
             }
         }
-        // Drain what is left so truncation and trailing garbage surface here.
+        // Drain what is left (tar padding, later compressed frames) so that truncation and corruption past the
+        // end-of-archive marker surface here, still under the decompression cap.
+        io::copy(&mut ar.into_inner(), &mut io::sink()).map_err(|e| {
+            ScanError::Archive(format!(
+                "layer {layer}: corrupt or truncated after the tar: {e}"
+            ))
+        })?;
         Ok(())
     }
 

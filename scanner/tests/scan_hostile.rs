@@ -242,6 +242,97 @@ fn zstd_layers() {
     assert_eq!(inv.packages[0].kind, PackageKind::Cargo);
 }
 
+/// Runs Debian's `zstd` or `pzstd` CLI over `input` (the test fails when the tool is missing).
+fn zstd_cli(tool: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
+    let mut child = std::process::Command::new(tool)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{tool} (Debian package zstd) is needed: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&data).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success(), "{tool} {args:?} failed");
+    out.stdout
+}
+
+/// A skippable frame (magic `0x184D2A5?`, little-endian length, payload) as zstd's format defines it.
+fn skippable(nibble: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x50 | nibble, 0x2a, 0x4d, 0x18];
+    f.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+#[test]
+fn multi_frame_zstd_layers_decode_every_frame() {
+    // Big enough that the second half's files lie in later frames.
+    let filler = vec![b'x'; 300 << 10];
+    let raw = layer(&[
+        E::File(b"etc/os-release", OS_DEBIAN),
+        E::File(b"filler/a", &filler),
+        E::File(b"app/one/Cargo.lock", LOCK),
+        E::File(b"filler/b", &filler),
+        E::File(b"app/two/Cargo.lock", LOCK),
+    ]);
+    let cut = 512 * 400;
+    let (first, rest) = raw.split_at(cut);
+    let (second, third) = rest.split_at(512 * 500);
+    // Frames appended by the CLI one after another, as `zstd -c a >> layer; zstd -c b >> layer` does.
+    let mut concatenated = Vec::new();
+    for part in [first, second, third] {
+        concatenated.extend(zstd_cli("zstd", &["-q", "-c", "-3"], part));
+    }
+    // Skippable frames before, between and after the data frames.
+    let mut with_skippable = skippable(0xa, b"palisade");
+    with_skippable.extend(zstd_cli("zstd", &["-q", "-c"], first));
+    with_skippable.extend(skippable(0x0, &[0u8; 4096]));
+    with_skippable.extend(skippable(0xf, b""));
+    with_skippable.extend(zstd_cli("zstd", &["-q", "-c"], rest));
+    with_skippable.extend(skippable(0x3, b"end"));
+    // pzstd writes a skippable frame (holding the frame's size) before every frame it compresses.
+    let pzstd = zstd_cli("pzstd", &["-q", "-c", "-p", "2"], &raw);
+    assert_eq!(
+        pzstd[1..4],
+        [0x2a, 0x4d, 0x18],
+        "pzstd starts with a skippable frame"
+    );
+    for (what, z) in [
+        ("concatenated", &concatenated),
+        ("skippable", &with_skippable),
+        ("pzstd", &pzstd),
+    ] {
+        let inv = scan_layers(std::slice::from_ref(z), &Limits::default())
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(inv.os.as_ref().unwrap().family, "debian", "{what}");
+        let paths: Vec<&str> = inv.packages.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["app/one/Cargo.lock", "app/two/Cargo.lock"],
+            "{what}"
+        );
+        // The decompression cap counts the bytes of all frames together.
+        let capped = Limits {
+            max_layer_bytes: (raw.len() - 4096) as u64,
+            ..Limits::default()
+        };
+        let err = scan_layers(std::slice::from_ref(z), &capped)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("limit"), "{what}: {err}");
+        // A stream cut inside any frame is an error, never a shorter layer passed off as whole.
+        for cut in [z.len() - 1, z.len() - 9, z.len() / 2] {
+            assert!(
+                scan_layers(&[z[..cut].to_vec()], &Limits::default()).is_err(),
+                "{what} cut at {cut}"
+            );
+        }
+    }
+}
+
 #[test]
 fn whiteouts_and_opaque_directories() {
     let l0 = layer(&[
@@ -292,6 +383,22 @@ fn archive_members_outside_the_archive_are_refused() {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn corrupt_multi_frame_zstd_never_panics(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..12)) {
+        let l = layer(&[E::File(b"etc/os-release", OS_DEBIAN), E::File(b"app/Cargo.lock", LOCK)]);
+        let (a, b) = l.split_at(1024);
+        let mut z = skippable(0x7, b"meta");
+        for part in [a, b] {
+            z.extend(ruzstd::encoding::compress_to_vec(part, ruzstd::encoding::CompressionLevel::Fastest));
+            z.extend(skippable(0x1, &[1, 2, 3]));
+        }
+        let n = z.len();
+        for (i, v) in flips {
+            z[i.index(n)] = v;
+        }
+        let _ = scan_layers(&[z], &Limits::default());
+    }
 
     #[test]
     fn random_corruption_of_a_whole_archive_never_panics(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..20), gz in any::<bool>()) {

@@ -255,7 +255,7 @@ pub enum FileKind {
 pub const MAX_ANALYZED_FILE: u64 = 256 << 20;
 
 /// Which analyzer (if any) wants the file at `path` (relative, `/`-separated, no leading slash).
-/// `os_files` is false for source trees, where only lockfiles and manifests count.
+/// `os_files` is false for source trees, where only lockfiles, manifests and Go binaries count.
 pub fn wants(path: &str, size: u64, executable: bool, os_files: bool) -> Option<FileKind> {
     let base = path.rsplit('/').next().unwrap_or(path);
     let parent = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
@@ -279,7 +279,7 @@ pub fn wants(path: &str, size: u64, executable: bool, os_files: bool) -> Option<
             _ if base.starts_with("requirements") && base.ends_with(".txt") => {
                 FileKind::Requirements
             }
-            _ if executable && size >= 1024 && os_files => FileKind::GoBinary,
+            _ if executable && size >= 1024 => FileKind::GoBinary,
             _ => return None,
         },
     };
