@@ -1,6 +1,7 @@
 //! Image sources: `docker save` archives, OCI image layouts (directory or tar), registries, and plain root
 //! filesystem directories. Each yields its layers as streams, applied in order by [`crate::layers`].
 
+mod digest;
 pub(crate) mod registry;
 mod rootfs;
 mod store;
@@ -13,6 +14,7 @@ use serde::Deserialize;
 use crate::inventory::{self, Inventory, LayerInfo};
 use crate::layers::{decompress, Limits, Tree};
 use crate::ScanError;
+use digest::Digesting;
 pub use registry::{Credentials, Reference, RegistryClient};
 pub use rootfs::{scan_rootfs, scan_source_tree};
 use store::{read_json, BlobStore, DirStore, TarStore};
@@ -197,6 +199,9 @@ enum Layers {
     Local {
         store: Box<dyn BlobStore>,
         paths: Vec<String>,
+        /// The digest each stored blob must have, when the layout names one (OCI: the manifest's layer
+        /// digest; `docker save`: the `blobs/<alg>/<hex>` path of newer Docker versions).
+        blob_digests: Vec<Option<String>>,
     },
     Remote {
         client: RegistryClient,
@@ -277,6 +282,7 @@ impl Image {
                 .next()
                 .unwrap_or_default();
             let _ = e.repo_tags;
+            let blob_digests = e.layers.iter().map(|p| digest_of_blob_path(p)).collect();
             return Ok(Image {
                 name,
                 config_digest: format!("sha256:{}", id.trim_start_matches("sha256:")),
@@ -286,6 +292,7 @@ impl Image {
                 source: Layers::Local {
                     store,
                     paths: e.layers,
+                    blob_digests,
                 },
             });
         }
@@ -321,13 +328,24 @@ impl Image {
                 .iter()
                 .map(|d| blob_path(d))
                 .collect::<Result<Vec<_>, _>>()?;
+            if digests.len() != config.rootfs.diff_ids.len() {
+                return Err(ScanError::Archive(format!(
+                    "{name}: {} layers in the manifest but {} diff_ids in the config",
+                    digests.len(),
+                    config.rootfs.diff_ids.len()
+                )));
+            }
             return Ok(Image {
                 name,
                 config_digest: cfg.digest.clone(),
                 os: config.os.clone(),
                 architecture: config.architecture.clone(),
                 layers: layer_infos(&config, &digests),
-                source: Layers::Local { store, paths },
+                source: Layers::Local {
+                    store,
+                    paths,
+                    blob_digests: digests.into_iter().map(Some).collect(),
+                },
             });
         }
         Err(ScanError::Archive(format!(
@@ -350,6 +368,13 @@ impl Image {
         let config: ConfigFile = serde_json::from_slice(&cfg_bytes)
             .map_err(|e| ScanError::Registry(format!("{reference}: bad image config: {e}")))?;
         let digests: Vec<String> = m.layers.iter().map(|l| l.digest.clone()).collect();
+        if digests.len() != config.rootfs.diff_ids.len() {
+            return Err(ScanError::Registry(format!(
+                "{reference}: {} layers in the manifest but {} diff_ids in the config",
+                digests.len(),
+                config.rootfs.diff_ids.len()
+            )));
+        }
         Ok(Image {
             name: reference.to_string(),
             config_digest: cfg.digest.clone(),
@@ -377,22 +402,46 @@ impl Image {
             Layers::Remote { digests, .. } => digests.len(),
         };
         for i in 0..total {
+            let diff_id = self.layers.get(i).map(|l| l.diff_id.as_str()).unwrap_or("");
             match &self.source {
-                Layers::Local { store, paths } => {
+                Layers::Local {
+                    store,
+                    paths,
+                    blob_digests,
+                } => {
+                    let what = format!("layer {i} ({})", paths[i]);
                     let r = store.open(&paths[i])?;
-                    tree.apply_layer(i, decompress(r)?, limits)?;
+                    match &blob_digests[i] {
+                        Some(blob) => {
+                            let mut raw = Digesting::for_digest(r, blob)
+                                .map_err(|e| ScanError::Archive(format!("{what}: {e}")))?;
+                            let applied = apply_verified(&mut tree, i, &mut raw, diff_id, limits);
+                            // Whatever else went wrong, a blob that is not the one the manifest names is
+                            // the error to report (its digest covers the compressed bytes too).
+                            let blob_check = raw
+                                .drain(u64::MAX)
+                                .map_err(|e| e.to_string())
+                                .and_then(|got| digest::check(&got, blob));
+                            blob_check.map_err(|e| {
+                                ScanError::Archive(format!(
+                                    "{what} does not match the manifest ({e}): the image is corrupt or was tampered with"
+                                ))
+                            })?;
+                            applied.map_err(|e| prefix_archive(&what, e))?;
+                        }
+                        None => apply_verified(&mut tree, i, r, diff_id, limits)
+                            .map_err(|e| prefix_archive(&what, e))?,
+                    }
                 }
                 Layers::Remote {
                     client,
                     reference,
                     digests,
                 } => {
-                    let r = client.blob_stream(reference, &digests[i])?;
-                    let mut r = r;
-                    {
-                        let stream: Box<dyn Read + '_> = decompress(&mut r)?;
-                        tree.apply_layer(i, stream, limits)?;
-                    }
+                    let what = format!("layer {i} ({})", digests[i]);
+                    let mut r = client.blob_stream(reference, &digests[i])?;
+                    apply_verified(&mut tree, i, &mut r, diff_id, limits)
+                        .map_err(|e| prefix_archive(&what, e))?;
                     r.finish()?;
                 }
             }
@@ -405,4 +454,38 @@ impl Image {
             .collect();
         Ok(inventory::assemble(results, warnings))
     }
+}
+
+/// The digest a `docker save` layer path names (`blobs/sha256/<hex>`), if it has that shape.
+fn digest_of_blob_path(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("blobs/")?;
+    let (alg, hex) = rest.split_once('/')?;
+    (!hex.contains('/')).then(|| format!("{alg}:{hex}"))
+}
+
+fn prefix_archive(what: &str, e: ScanError) -> ScanError {
+    match e {
+        ScanError::Archive(m) => ScanError::Archive(format!("{what}: {m}")),
+        other => other,
+    }
+}
+
+/// Decompresses one layer and applies it to `tree`, checking the uncompressed stream against the config's
+/// `diff_id` (required: an image config lists one per layer).
+fn apply_verified(
+    tree: &mut Tree,
+    index: usize,
+    raw: impl Read,
+    diff_id: &str,
+    limits: &Limits,
+) -> Result<(), ScanError> {
+    let mut plain = Digesting::for_digest(decompress(raw)?, diff_id)
+        .map_err(|e| ScanError::Archive(format!("the config's diff_id: {e}")))?;
+    tree.apply_layer(index, Box::new(&mut plain), limits)?;
+    // apply_layer read the stream to its end (under the decompression cap).
+    digest::check(&plain.digest(), diff_id).map_err(|e| {
+        ScanError::Archive(format!(
+            "uncompressed content does not match the config's diff_id ({e}): the image is corrupt or was tampered with"
+        ))
+    })
 }

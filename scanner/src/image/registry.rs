@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::digest::{check, Digesting};
 use super::{pick_platform, Manifest, Platform};
 use crate::ScanError;
 
@@ -164,8 +165,7 @@ impl std::fmt::Debug for RegistryClient {
 
 /// A blob being streamed; [`VerifiedBlob::finish`] drains it and checks the digest.
 pub struct VerifiedBlob {
-    inner: Box<dyn Read + Send + Sync>,
-    hasher: Sha256,
+    inner: Digesting<Box<dyn Read + Send + Sync>>,
     expected: String,
     read: u64,
     cap: u64,
@@ -174,7 +174,6 @@ pub struct VerifiedBlob {
 impl Read for VerifiedBlob {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
         self.read += n as u64;
         if self.read > self.cap {
             return Err(std::io::Error::other(
@@ -190,14 +189,12 @@ impl VerifiedBlob {
     pub fn finish(mut self) -> Result<(), ScanError> {
         std::io::copy(&mut self, &mut std::io::sink())
             .map_err(|e| ScanError::Registry(format!("blob {}: {e}", self.expected)))?;
-        let got = format!("sha256:{}", hex::encode(self.hasher.finalize()));
-        if got != self.expected {
-            return Err(ScanError::Registry(format!(
-                "blob digest mismatch: expected {}, got {got}",
+        check(&self.inner.digest(), &self.expected).map_err(|e| {
+            ScanError::Registry(format!(
+                "blob {} does not match its digest ({e})",
                 self.expected
-            )));
-        }
-        Ok(())
+            ))
+        })
     }
 }
 
@@ -419,15 +416,13 @@ impl RegistryClient {
 
     /// A blob as a stream; call [`VerifiedBlob::finish`] after reading to check its digest.
     pub fn blob_stream(&self, r: &Reference, digest: &str) -> Result<VerifiedBlob, ScanError> {
-        if !digest.starts_with("sha256:") {
-            return Err(ScanError::Registry(format!(
-                "unsupported digest algorithm in {digest}"
-            )));
-        }
+        // The digest is validated before it goes into a URL.
+        Digesting::for_digest(std::io::empty(), digest)
+            .map_err(|e| ScanError::Registry(format!("blob {digest}: {e}")))?;
         let resp = self.get(r, &format!("blobs/{digest}"), None)?;
         Ok(VerifiedBlob {
-            inner: resp.into_reader(),
-            hasher: Sha256::new(),
+            inner: Digesting::for_digest(resp.into_reader(), digest)
+                .map_err(|e| ScanError::Registry(format!("blob {digest}: {e}")))?,
             expected: digest.to_string(),
             read: 0,
             cap: 64 << 30,
