@@ -1,6 +1,10 @@
 //! Version comparators against the real implementations on many generated pairs:
-//! `dpkg --compare-versions`, Python's `packaging.version` and rpm's own `rpm.vercmp`.
+//! `dpkg --compare-versions`, Python's `packaging.version`, rpm's own `rpm.vercmp`, and npm ranges against
+//! node-semver (`semver` from npm, installed by `scripts/testdata/node-semver.sh`); apk against apk-tools' own
+//! test vectors (`fixtures/apk-tools/version.data`).
 //! The oracles are installed by `scripts/test.sh` (dpkg is always there on Debian; python3-packaging, rpm).
+
+mod support;
 
 use std::cmp::Ordering;
 use std::io::Write;
@@ -267,4 +271,177 @@ fn rpm_matches_rpm_vercmp() {
             .unwrap_or_else(|e| panic!("{a} vs {b}: {e}"));
         assert_eq!(sign(ours).to_string(), *ans, "rpm disagrees on {a} vs {b}");
     }
+}
+
+fn npm_version(g: &mut Gen) -> String {
+    let n = |g: &mut Gen| (g.next() % 4).to_string();
+    let mut v = format!("{}.{}.{}", n(g), n(g), n(g));
+    match g.next() % 10 {
+        0 => v.push_str("-alpha"),
+        1 => v.push_str(&format!("-beta.{}", g.next() % 4)),
+        2 => v.push_str(&format!("-rc.{}", g.next() % 3)),
+        3 => v.push_str("-0"),
+        4 => v.push_str("+build.5"),
+        5 if g.next().is_multiple_of(4) => {
+            v = g.pick(&["1.2", "v1.2.3", "01.2.3", "1.2.3-", "x"]).into()
+        }
+        _ => {}
+    }
+    v
+}
+
+/// A partial version as ranges write them: wildcards, missing components, pre-releases on full versions.
+fn npm_partial(g: &mut Gen) -> String {
+    let part = |g: &mut Gen| match g.next() % 8 {
+        0 => g.pick(&["x", "X", "*"]).to_string(),
+        _ => (g.next() % 4).to_string(),
+    };
+    match g.next() % 6 {
+        0 => part(g),
+        1 => format!("{}.{}", part(g), part(g)),
+        _ => {
+            let n = |g: &mut Gen| (g.next() % 4).to_string();
+            let mut v = format!("{}.{}.{}", n(g), n(g), n(g));
+            if g.next().is_multiple_of(3) {
+                v.push_str(g.pick(&["-alpha", "-beta.2", "-rc.1", "-0", "-beta"]));
+            }
+            v
+        }
+    }
+}
+
+fn npm_range(g: &mut Gen) -> String {
+    let sets = 1 + g.next() % 3;
+    let mut alts = Vec::new();
+    for _ in 0..sets {
+        if g.next().is_multiple_of(5) {
+            alts.push(format!("{} - {}", npm_partial(g), npm_partial(g)));
+            continue;
+        }
+        let n = 1 + g.next() % 2;
+        let mut cs = Vec::new();
+        for _ in 0..n {
+            let op = g.pick(&["", "=", "<", "<=", ">", ">=", "~", "^", "~>", ">= ", "^ "]);
+            cs.push(format!("{op}{}", npm_partial(g)));
+        }
+        alts.push(cs.join(" "));
+    }
+    if g.next().is_multiple_of(40) {
+        alts.push(g.pick(&["*", "", "==1.2.3", "1.2.3.4", ">=01.0.0"]).into());
+    }
+    alts.join(" || ")
+}
+
+#[test]
+fn npm_ranges_match_node_semver() {
+    let env = support::run_script("scripts/testdata/node-semver.sh", &[]);
+    let mut g = Gen(0x5eed_cafe_f00d_beef);
+    let pairs: Vec<(String, String)> = (0..6000)
+        .map(|_| {
+            let v = npm_version(&mut g);
+            // A quarter of the ranges name the version's own [major, minor, patch] with a pre-release, where
+            // node-semver's pre-release rule decides.
+            let r = match v.split(['-', '+']).next() {
+                Some(tuple) if g.next().is_multiple_of(4) && tuple.split('.').count() == 3 => {
+                    format!(
+                        "{}{tuple}{}",
+                        g.pick(&["^", "~", ">=", "<=", ">", "<", ""]),
+                        g.pick(&["-alpha", "-beta.1", "-rc.0", "-0", "-beta"])
+                    )
+                }
+                _ => npm_range(&mut g),
+            };
+            (v, r)
+        })
+        .collect();
+    let mut child = Command::new("node")
+        .args([
+            "-e",
+            "const semver = require('semver');\n\
+             const lines = require('fs').readFileSync(0, 'utf8').split('\\n').filter(l => l.length);\n\
+             const out = lines.map(l => { const [v, r] = l.split('\\t');\n\
+               return semver.validRange(r) === null ? 'E' : (semver.satisfies(v, r) ? '1' : '0'); });\n\
+             process.stdout.write(out.join('\\n') + '\\n');",
+        ])
+        .env("NODE_PATH", format!("{}/node_modules", env["NODE_SEMVER_DIR"]))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node is required (Debian nodejs)");
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for (v, r) in &pairs {
+            writeln!(stdin, "{v}\t{r}").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "node failed");
+    let answers: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(answers.len(), pairs.len());
+    let (mut yes, mut pre_yes, mut invalid) = (0, 0, 0);
+    for ((v, r), ans) in pairs.iter().zip(&answers) {
+        let ours = Scheme::Npm.satisfies(v, r);
+        if ans == "E" {
+            assert!(ours.is_err(), "node-semver rejects {r:?}, we accepted it");
+            invalid += 1;
+            continue;
+        }
+        let ours = ours.unwrap_or_else(|e| panic!("{v} in {r:?}: {e}"));
+        assert_eq!(
+            if ours { "1" } else { "0" },
+            ans,
+            "node-semver disagrees on {v} in {r:?}"
+        );
+        if ours {
+            yes += 1;
+            pre_yes += usize::from(v.contains('-'));
+        }
+    }
+    // The generated pairs exercise both answers, pre-release matches and invalid ranges.
+    assert!(
+        yes > 1000 && pre_yes > 30 && invalid > 20,
+        "{yes} {pre_yes} {invalid}"
+    );
+}
+
+#[test]
+fn apk_matches_apk_tools_test_vectors() {
+    let data = std::fs::read_to_string(
+        support::repo_root().join("scanner/tests/fixtures/apk-tools/version.data"),
+    )
+    .unwrap();
+    let mut checked = 0;
+    for line in data.lines() {
+        let line = line.split('#').next().unwrap().trim();
+        if line.is_empty() {
+            continue;
+        }
+        let [a, op, b] = line.split_whitespace().collect::<Vec<_>>()[..] else {
+            panic!("bad vector line {line:?}");
+        };
+        let want = match op {
+            "<" => Ordering::Less,
+            "=" => Ordering::Equal,
+            ">" => Ordering::Greater,
+            _ => panic!("bad operator in {line:?}"),
+        };
+        use palisade_scanner::version::apk;
+        assert_eq!(apk::compare_lenient(a, b), want, "apk-tools: {line}");
+        assert_eq!(
+            apk::compare_lenient(b, a),
+            want.reverse(),
+            "apk-tools reversed: {line}"
+        );
+        // The strict comparison (what matching uses) agrees wherever both versions are valid.
+        match Scheme::Apk.compare(a, b) {
+            Ok(o) => assert_eq!(o, want, "{line}"),
+            Err(_) => assert!(!apk::is_valid(a) || !apk::is_valid(b), "{line}"),
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 733);
 }

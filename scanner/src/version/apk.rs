@@ -1,112 +1,194 @@
-//! Alpine (apk) version comparison: `digits{.digits}[letter]{_suffix[N]}[-rN]`.
+//! Alpine (apk) version comparison with apk-tools' own semantics, so that results agree with `apk version -t`
+//! and with Trivy (whose comparator follows apk-tools): a version is read as a stream of tokens
+//! (`digits{.digits}[letter]{_suffix[N]}[-rN]`), leading zeros of a dotted component count against it
+//! (`1.02 < 1.1`), pre-release suffixes (`_alpha`, `_beta`, `_pre`, `_rc`) sort before the bare version and
+//! post-release ones (`_cvs`, `_svn`, `_git`, `_hg`, `_p`) after it. Checked against apk-tools' test vectors.
 
 use std::cmp::Ordering;
 
 use super::VersionError;
 
-#[derive(Debug, PartialEq, Eq)]
-struct ApkVersion {
-    numbers: Vec<u64>,
-    letter: Option<u8>,
-    suffixes: Vec<(i32, u64)>,
-    revision: u64,
+/// Token kinds, in apk-tools' order (the order matters: a version that stops earlier in it is greater).
+mod kind {
+    pub(super) const INVALID: i8 = -1;
+    pub(super) const DIGIT_OR_ZERO: i8 = 0;
+    pub(super) const DIGIT: i8 = 1;
+    pub(super) const LETTER: i8 = 2;
+    pub(super) const SUFFIX: i8 = 3;
+    pub(super) const SUFFIX_NO: i8 = 4;
+    pub(super) const REVISION_NO: i8 = 5;
+    pub(super) const END: i8 = 6;
+}
+use kind::*;
+
+const PRE_SUFFIXES: [&[u8]; 4] = [b"alpha", b"beta", b"pre", b"rc"];
+const POST_SUFFIXES: [&[u8]; 5] = [b"cvs", b"svn", b"git", b"hg", b"p"];
+
+/// Position in a version string and the kind of the token that starts there.
+#[derive(Clone, Copy)]
+struct Tokens<'a> {
+    rest: &'a [u8],
+    kind: i8,
 }
 
-fn suffix_rank(s: &str) -> Option<i32> {
-    Some(match s {
-        "alpha" => -4,
-        "beta" => -3,
-        "pre" => -2,
-        "rc" => -1,
-        "cvs" => 1,
-        "svn" => 2,
-        "git" => 3,
-        "hg" => 4,
-        "p" => 5,
-        _ => return None,
-    })
+impl<'a> Tokens<'a> {
+    fn new(s: &'a str) -> Self {
+        Tokens {
+            rest: s.as_bytes(),
+            kind: DIGIT,
+        }
+    }
+
+    /// The value of the current token; moves on to the next one.
+    fn value(&mut self) -> i128 {
+        let s = self.rest;
+        if s.is_empty() {
+            self.kind = END;
+            return 0;
+        }
+        let digits = |s: &[u8]| {
+            let n = s.iter().take_while(|c| c.is_ascii_digit()).count();
+            let v = s[..n].iter().fold(0i128, |v, c| {
+                v.saturating_mul(10).saturating_add(i128::from(c - b'0'))
+            });
+            (v, n)
+        };
+        let (value, used, then) = match self.kind {
+            DIGIT_OR_ZERO if s[0] == b'0' => {
+                // Leading zeros of a dotted component: worth minus their count, and what follows is read as a
+                // number token, except a suffix, which starts right away (`6.0_pre1 < 6.0`, as apk-tools' current
+                // vectors require; older ports, Trivy's among them, read an empty number first and get it
+                // backwards).
+                let n = s.iter().take_while(|c| **c == b'0').count();
+                let then = (s.get(n) != Some(&b'_')).then_some(DIGIT);
+                (-(n as i128), n, then)
+            }
+            DIGIT_OR_ZERO | DIGIT | SUFFIX_NO | REVISION_NO => {
+                let (v, n) = digits(s);
+                (v, n, None)
+            }
+            LETTER => (i128::from(s[0]), 1, None),
+            SUFFIX => {
+                let pre = PRE_SUFFIXES.iter().position(|p| s.starts_with(p));
+                let post = POST_SUFFIXES.iter().position(|p| s.starts_with(p));
+                match (pre, post) {
+                    (Some(i), _) => (i as i128 - 4, PRE_SUFFIXES[i].len(), None),
+                    (None, Some(i)) => (i as i128, POST_SUFFIXES[i].len(), None),
+                    (None, None) => {
+                        self.kind = INVALID;
+                        return -1;
+                    }
+                }
+            }
+            _ => {
+                self.kind = INVALID;
+                return -1;
+            }
+        };
+        self.rest = &s[used..];
+        if self.rest.is_empty() {
+            self.kind = END;
+        } else if let Some(k) = then {
+            self.kind = k;
+        } else {
+            self.advance_kind();
+        }
+        value
+    }
+
+    /// Reads the separator (if any) that decides the next token's kind.
+    fn advance_kind(&mut self) {
+        let cur = self.kind;
+        let next = match self.rest.first().copied() {
+            None | Some(0) => END,
+            Some(c) if (cur == DIGIT || cur == DIGIT_OR_ZERO) && c.is_ascii_lowercase() => LETTER,
+            Some(c) if cur == LETTER && c.is_ascii_digit() => DIGIT,
+            Some(c) if cur == SUFFIX && c.is_ascii_digit() => SUFFIX_NO,
+            Some(c) => {
+                let k = match c {
+                    b'.' => DIGIT_OR_ZERO,
+                    b'_' => SUFFIX,
+                    b'-' if self.rest.get(1) == Some(&b'r') => {
+                        self.rest = &self.rest[1..];
+                        REVISION_NO
+                    }
+                    _ => INVALID,
+                };
+                self.rest = &self.rest[1..];
+                k
+            }
+        };
+        let allowed_back = (next == DIGIT_OR_ZERO && cur == DIGIT)
+            || (next == SUFFIX && cur == SUFFIX_NO)
+            || (next == DIGIT && cur == LETTER);
+        self.kind = if next < cur && !allowed_back {
+            INVALID
+        } else {
+            next
+        };
+    }
 }
 
-fn num(s: &str, full: &str) -> Result<u64, VersionError> {
+/// True when apk-tools accepts `s` as a version.
+pub fn is_valid(s: &str) -> bool {
     if s.is_empty() {
-        return Ok(0);
+        return false;
     }
-    s.parse::<u64>()
-        .map_err(|_| VersionError::new(full, "number out of range"))
+    let mut t = Tokens::new(s);
+    while t.kind != END && t.kind != INVALID {
+        t.value();
+    }
+    t.kind == END
 }
 
-fn parse(full: &str) -> Result<ApkVersion, VersionError> {
-    let s = full.trim();
-    let (body, revision) = match s.rsplit_once("-r") {
-        Some((b, r)) if !r.is_empty() && r.bytes().all(|c| c.is_ascii_digit()) => {
-            (b, num(r, full)?)
-        }
-        _ => (s, 0),
-    };
-    let mut parts = body.split('_');
-    let head = parts.next().unwrap_or_default();
-    let (digits, letter) = match head.bytes().last() {
-        Some(c) if c.is_ascii_lowercase() => (&head[..head.len() - 1], Some(c)),
-        _ => (head, None),
-    };
-    if digits.is_empty() || !digits.starts_with(|c: char| c.is_ascii_digit()) {
-        return Err(VersionError::new(full, "apk versions start with a digit"));
+/// apk-tools' comparison, which also orders versions it does not accept (as `apk version -t` does).
+pub fn compare_lenient(a: &str, b: &str) -> Ordering {
+    let (mut x, mut y) = (Tokens::new(a), Tokens::new(b));
+    let (mut av, mut bv) = (0, 0);
+    while x.kind == y.kind && x.kind != END && x.kind != INVALID && av == bv {
+        av = x.value();
+        bv = y.value();
     }
-    let mut numbers = Vec::new();
-    for n in digits.split('.') {
-        if n.is_empty() || !n.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(VersionError::new(full, "bad version number"));
-        }
-        numbers.push(num(n, full)?);
+    if av != bv {
+        return av.cmp(&bv);
     }
-    let mut suffixes = Vec::new();
-    for p in parts {
-        let split = p.find(|c: char| c.is_ascii_digit()).unwrap_or(p.len());
-        let rank =
-            suffix_rank(&p[..split]).ok_or_else(|| VersionError::new(full, "unknown suffix"))?;
-        suffixes.push((rank, num(&p[split..], full)?));
+    if x.kind == y.kind {
+        return Ordering::Equal;
     }
-    Ok(ApkVersion {
-        numbers,
-        letter,
-        suffixes,
-        revision,
-    })
+    // Equal so far: the longer version is greater, unless what it goes on with is a pre-release suffix.
+    if x.kind == SUFFIX && { x }.value() < 0 {
+        return Ordering::Less;
+    }
+    if y.kind == SUFFIX && { y }.value() < 0 {
+        return Ordering::Greater;
+    }
+    y.kind.cmp(&x.kind)
 }
 
-/// Compares two apk versions.
+/// Compares two apk versions; a version apk-tools rejects is an error (Trivy skips such packages).
 pub fn compare(a: &str, b: &str) -> Result<Ordering, VersionError> {
-    let a = parse(a)?;
-    let b = parse(b)?;
-    for i in 0..a.numbers.len().max(b.numbers.len()) {
-        match (a.numbers.get(i), b.numbers.get(i)) {
-            (Some(x), Some(y)) => match x.cmp(y) {
-                Ordering::Equal => {}
-                o => return Ok(o),
-            },
-            (Some(_), None) => return Ok(Ordering::Greater),
-            (None, Some(_)) => return Ok(Ordering::Less),
-            (None, None) => {}
+    for v in [a, b] {
+        if !is_valid(v) {
+            return Err(VersionError::new(v, "not a valid apk version"));
         }
     }
-    match a.letter.cmp(&b.letter) {
-        Ordering::Equal => {}
-        o => return Ok(o),
-    }
-    for i in 0..a.suffixes.len().max(b.suffixes.len()) {
-        let x = a.suffixes.get(i).copied().unwrap_or((0, 0));
-        let y = b.suffixes.get(i).copied().unwrap_or((0, 0));
-        match x.cmp(&y) {
-            Ordering::Equal => {}
-            o => return Ok(o),
-        }
-    }
-    Ok(a.revision.cmp(&b.revision))
+    Ok(compare_lenient(a, b))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn total_and_antisymmetric(a in "[0-9a-z._-]{0,24}", b in "[0-9a-z._-]{0,24}") {
+            let ab = compare_lenient(&a, &b);
+            prop_assert_eq!(ab, compare_lenient(&b, &a).reverse());
+            prop_assert_eq!(compare_lenient(&a, &a), Ordering::Equal);
+            let _ = compare(&a, &b);
+        }
+    }
 
     #[test]
     fn known_pairs() {

@@ -3,6 +3,7 @@
 
 pub mod apk;
 pub mod dpkg;
+pub mod npm;
 pub mod pep440;
 pub mod rpm;
 pub mod semver;
@@ -37,8 +38,10 @@ pub enum Scheme {
     Apk,
     /// Red Hat family.
     Rpm,
-    /// Semantic versions (npm, Cargo).
+    /// Semantic versions (Cargo).
     Semver,
+    /// npm: semantic versions with node-semver's ranges (hyphen ranges, x-ranges, the pre-release rule).
+    Npm,
     /// Go modules (semver with `v`, `+incompatible` ignored).
     Go,
     /// Python (PEP 440).
@@ -52,7 +55,7 @@ impl Scheme {
             Scheme::Dpkg => dpkg::compare(a, b),
             Scheme::Apk => apk::compare(a, b),
             Scheme::Rpm => rpm::compare(a, b),
-            Scheme::Semver | Scheme::Go => semver::compare(a, b),
+            Scheme::Semver | Scheme::Npm | Scheme::Go => semver::compare(a, b),
             Scheme::Pep440 => pep440::compare(a, b),
         }
     }
@@ -62,6 +65,9 @@ impl Scheme {
     pub fn satisfies(self, version: &str, constraint: &str) -> Result<bool, VersionError> {
         if constraint.len() > 4096 {
             return Err(VersionError::new(constraint, "constraint too long"));
+        }
+        if self == Scheme::Npm {
+            return npm::satisfies(version, constraint);
         }
         for alt in constraint.split("||") {
             let comparators = parse_conjunction(alt)?;

@@ -378,7 +378,7 @@ fn applicable(adv: &FoundAdvisory, cpes: Option<&[i64]>) -> Vec<Applicable> {
 fn lang(kind: PackageKind) -> Option<(&'static str, Scheme)> {
     Some(match kind {
         PackageKind::Cargo => ("cargo::", Scheme::Semver),
-        PackageKind::Npm => ("npm::", Scheme::Semver),
+        PackageKind::Npm => ("npm::", Scheme::Npm),
         PackageKind::Pip => ("pip::", Scheme::Pep440),
         PackageKind::GoModule | PackageKind::GoBinary => ("go::", Scheme::Go),
         _ => return None,
