@@ -56,6 +56,10 @@ enum Command {
     Db(cli::db::DbCommand),
     /// Compliance reports (SOC 2, HIPAA, GDPR): generate, verify a signed bundle, diff.
     Report(cli::compliance::ReportArgs),
+    /// Back up the embedded store and the sealed key material (once, or --every 5m --keep N).
+    Backup(cli::backup::BackupArgs),
+    /// Restore a backup into the data directory (refuses a non-empty one without --force).
+    Restore(cli::backup::RestoreArgs),
     /// Probe a running server (exit 0 when /readyz answers 2xx): the container's health check.
     Health(cli::health::HealthArgs),
     /// Benchmarks against the raw engine and peers.
@@ -88,6 +92,8 @@ fn main() -> ExitCode {
             Command::Gate(a) => cli::scan::run_gate(config, a),
             Command::Db(c) => cli::db::run(config, c),
             Command::Report(a) => cli::compliance::run(config, a),
+            Command::Backup(a) => cli::backup::run_backup(config, a),
+            Command::Restore(a) => cli::backup::run_restore(config, a),
             Command::Health(a) => cli::health::run(config, a),
             Command::Bench(c) => cli::bench::run(config, c),
         }

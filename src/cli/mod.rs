@@ -1,6 +1,7 @@
 //! One module per subcommand.
 pub mod audit;
 pub mod authorize;
+pub mod backup;
 pub mod bench;
 pub mod ca;
 pub mod ca_bench;

@@ -27,4 +27,12 @@ pub enum StoreError {
         /// The sequence number it was given.
         got: i64,
     },
+    /// A database file failed its integrity check.
+    #[error("database {path} is damaged: {reason}")]
+    Corrupt {
+        /// The file that was checked.
+        path: String,
+        /// What `PRAGMA integrity_check` reported (first lines).
+        reason: String,
+    },
 }

@@ -21,6 +21,7 @@
 mod error;
 mod ledger;
 mod model;
+mod snapshot;
 mod sqlite;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub use ledger::{
     CertCompletion, CertFilter, CertLedger, CertRecord, IssuerRecord, JoinTokenRecord, SqliteLedger,
 };
 pub use model::{ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord};
+pub use snapshot::{check_sqlite, snapshot_sqlite, sqlite_path};
 pub use sqlite::SqliteStore;
 
 /// The storage interface shared by every Palisade component.
