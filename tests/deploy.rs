@@ -251,3 +251,88 @@ fn health_probe_answers_for_a_live_server_and_fails_for_none() {
     assert_eq!(down.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&down.stderr).contains("unhealthy"));
 }
+
+/// Every `palisade_*` metric name in `text`.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("palisade_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        names.insert(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    names
+}
+
+#[test]
+fn alert_rules_pass_promtool_and_rules_and_dashboard_use_exported_metrics() {
+    let rules = repo().join("deploy/prometheus/palisade.rules.yml");
+    let out = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&rules)
+        .output()
+        .expect("promtool is required (Debian: prometheus; scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "promtool check rules:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rules_text = std::fs::read_to_string(&rules).unwrap();
+    for alert in [
+        "PalisadeCaCertificateExpiringSoon",
+        "PalisadeCrlStale",
+        "PalisadeDecisionLogDropping",
+        "PalisadePolicyReloadFailing",
+        "PalisadeDenyRateHigh",
+    ] {
+        assert!(rules_text.contains(&format!("alert: {alert}")), "{alert}");
+    }
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("deploy/grafana/palisade-dashboard.json")).unwrap(),
+    )
+    .expect("the dashboard is valid JSON");
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| t["expr"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(exprs.len() >= 10, "{exprs:?}");
+
+    // What a running server with the CA exports.
+    let server = Server::builder()
+        .config("[ca]\nserve = true\n")
+        .policies(|policy_dir| {
+            let data_dir = policy_dir.parent().unwrap().join("data");
+            let out = palisade()
+                .arg("--data-dir")
+                .arg(&data_dir)
+                .args(["ca", "init", "--trust-domain", "example.org"])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        })
+        .start();
+    let exported = common::poll_until("the CA gauges on /metrics", || {
+        let text = server.get("/metrics").expect(200).text;
+        text.contains("palisade_ca_crl_next_update_timestamp_seconds{")
+            .then(|| metric_names(&text))
+    });
+    for (what, text) in [("rules", rules_text), ("dashboard", exprs.join("\n"))] {
+        let used = metric_names(&text);
+        let unknown: Vec<_> = used.difference(&exported).collect();
+        assert!(
+            unknown.is_empty(),
+            "{what} name metrics the server does not export: {unknown:?}"
+        );
+    }
+}

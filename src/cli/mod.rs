@@ -5,6 +5,7 @@ pub mod backup;
 pub mod bench;
 pub mod ca;
 pub mod ca_bench;
+pub mod ca_metrics;
 pub mod compliance;
 pub mod db;
 pub mod health;

@@ -144,7 +144,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let pdp = Arc::new(DecisionPoint::new(
         policies.clone(),
         log.clone(),
-        metrics,
+        metrics.clone(),
         config.authzen.clone(),
         config.limits.clone(),
     ));
@@ -194,6 +194,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let (app, ca) = crate::cli::ca::mount(&config, app, pdp.clone()).await?;
     let tls = crate::cli::ca::tls_listener(&config, ca.as_ref()).await?;
+    let ca_metrics = match &ca {
+        Some(ca) => Some(crate::cli::ca_metrics::spawn(
+            ca.clone(),
+            metrics.registry(),
+        )?),
+        None => None,
+    };
     let _watch = if config.policy.watch {
         Some(policies.watch(Duration::from_millis(config.policy.watch_debounce_ms))?)
     } else {
@@ -269,6 +276,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             .await?;
     }
     sighup.abort();
+    if let Some(m) = ca_metrics {
+        m.abort();
+    }
     if let Some(r) = retention {
         r.abort();
     }
