@@ -336,3 +336,86 @@ fn alert_rules_pass_promtool_and_rules_and_dashboard_use_exported_metrics() {
         );
     }
 }
+
+/// `bash deploy/ci/gate.sh` with these paths: (exit code, SARIF files written).
+fn gate(paths: &str, out: &Path) -> (i32, Vec<Value>) {
+    let status = Command::new("bash")
+        .arg(repo().join("deploy/ci/gate.sh"))
+        .env("PALISADE", common::BIN)
+        .env("PALISADE_GATE_PATHS", paths)
+        .env("PALISADE_GATE_FAIL_ON", "high")
+        .env("PALISADE_GATE_OUT", out)
+        .status()
+        .unwrap();
+    let mut sarif: Vec<_> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    sarif.sort();
+    let docs = sarif
+        .iter()
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .collect();
+    (status.code().unwrap(), docs)
+}
+
+fn sarif_rule_ids(doc: &Value) -> Vec<String> {
+    doc["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ruleId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn ci_gate_script_passes_clean_config_fails_findings_and_writes_sarif() {
+    // The action runs the script; the example workflow uploads its SARIF with the permission it needs.
+    let action: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(repo().join("action.yml")).unwrap()).unwrap();
+    assert_eq!(action["runs"]["using"], "composite");
+    let steps = action["runs"]["steps"].as_sequence().unwrap();
+    assert!(steps.iter().any(|s| s["run"]
+        .as_str()
+        .is_some_and(|r| r.contains("deploy/ci/gate.sh"))));
+    assert!(steps.iter().any(|s| s["uses"]
+        .as_str()
+        .is_some_and(|u| u.starts_with("github/codeql-action/upload-sarif@"))));
+    let example: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(repo().join("deploy/ci/github-workflow-example.yml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(example["permissions"]["security-events"], "write");
+
+    let clean = tempfile::tempdir().unwrap();
+    rendered_tree(clean.path());
+    let out = tempfile::tempdir().unwrap();
+    let (code, sarif) = gate(clean.path().to_str().unwrap(), &out.path().join("ok"));
+    assert_eq!(code, 0);
+    assert_eq!(sarif.len(), 1);
+    assert_eq!(sarif_rule_ids(&sarif[0]), Vec::<String>::new());
+
+    let bad = tempfile::tempdir().unwrap();
+    let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile")).unwrap();
+    std::fs::write(
+        bad.path().join("Dockerfile"),
+        dockerfile.replace("USER 65532:65532", "USER root"),
+    )
+    .unwrap();
+    let missing = bad.path().join("no-such-dir");
+    let (code, sarif) = gate(
+        &format!("{} {}", clean.path().display(), bad.path().display()),
+        &out.path().join("bad"),
+    );
+    assert_eq!(code, 1, "the worst verdict wins");
+    assert_eq!(sarif.len(), 2);
+    assert_eq!(sarif_rule_ids(&sarif[1]), ["PAL-DF-001"]);
+    let loc = &sarif[1]["runs"][0]["results"][0]["locations"][0]["physicalLocation"];
+    assert!(loc["artifactLocation"]["uri"]
+        .as_str()
+        .unwrap()
+        .ends_with("Dockerfile"));
+    assert!(loc["region"]["startLine"].as_u64().unwrap() > 0);
+    let (code, _) = gate(missing.to_str().unwrap(), &out.path().join("missing"));
+    assert_eq!(code, 2, "a scan that cannot run fails the gate");
+}
