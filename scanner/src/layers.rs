@@ -210,6 +210,12 @@ pub(crate) struct Tree {
     dropped_warnings: usize,
     max_warnings: usize,
     os_files: bool,
+    /// Secret detection over every layer's files (None: off). A secret deleted by a later layer is still in the
+    /// image, so findings are kept per layer, whiteouts notwithstanding.
+    pub(crate) secrets: Option<std::sync::Arc<crate::secrets::SecretScanner>>,
+    /// Secrets found, in layer order.
+    pub(crate) secret_findings: Vec<crate::config::ConfigFinding>,
+    secret_binaries: usize,
 }
 
 impl Tree {
@@ -270,12 +276,53 @@ impl Tree {
             self.warn(format!("{path}: over the per-file limit; skipped"));
             return;
         }
+        self.search_bytes(layer, path, &buf);
         match inventory::analyze(kind, path, &buf) {
             Ok(Some(a)) => {
                 self.results.insert(path.to_string(), (layer, a));
             }
             Ok(None) => {}
             Err(e) => self.warn(e),
+        }
+    }
+
+    /// Searches a file the analyzers do not want for secrets: binaries (a NUL in the first 8 KiB) are counted,
+    /// files over the cap reported, the rest read and searched.
+    fn search_secrets(&mut self, layer: usize, path: &str, size: u64, r: &mut dyn Read) {
+        let Some(s) = self.secrets.clone() else {
+            return;
+        };
+        if s.path_allowed(path) {
+            return;
+        }
+        let mut buf = Vec::with_capacity(usize::try_from(size.min(8192)).unwrap_or(0));
+        if r.take(8192).read_to_end(&mut buf).is_err() {
+            return;
+        }
+        if buf.contains(&0) {
+            self.secret_binaries += 1;
+            return;
+        }
+        if size > s.max_file_bytes {
+            self.warn(format!(
+                "layer {layer}: {path}: {size} bytes, over the secret scanner's limit; not searched for secrets"
+            ));
+            return;
+        }
+        if let Err(e) = r.take(s.max_file_bytes).read_to_end(&mut buf) {
+            self.warn(format!("layer {layer}: {path}: read failed: {e}"));
+            return;
+        }
+        self.search_bytes(layer, path, &buf);
+    }
+
+    fn search_bytes(&mut self, layer: usize, path: &str, bytes: &[u8]) {
+        if let Some(s) = &self.secrets {
+            match s.scan(path, &format!("layer {layer}"), bytes) {
+                Ok(f) => self.secret_findings.extend(f),
+                Err(crate::secrets::Skipped::Binary) => self.secret_binaries += 1,
+                Err(_) => {}
+            }
         }
     }
 
@@ -357,6 +404,7 @@ impl Tree {
                     } else {
                         self.results.remove(&path);
                         self.symlinks.remove(&path);
+                        self.search_secrets(layer, &path, size, &mut entry);
                     }
                 }
                 tar::EntryType::Symlink => {
@@ -442,6 +490,11 @@ impl Tree {
                 }
                 None => self.warn(format!("{link}: symlink loop or escape; skipped")),
             }
+        }
+        if self.secret_binaries > 0 {
+            let n = self.secret_binaries;
+            self.warnings
+                .push(format!("{n} binary file(s) not searched for secrets"));
         }
         if self.dropped_warnings > 0 {
             let n = self.dropped_warnings;

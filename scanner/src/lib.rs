@@ -14,6 +14,8 @@
 //!   schemas for its JSON values, matching with Trivy's semantics ([`detect`]), and `db update` over OCI.
 //! - [`version`]: dpkg, apk, rpm, semver, Go and PEP 440 comparators and Trivy's constraint strings.
 //! - [`report`]: table, Trivy-like JSON, SARIF 2.1.0 and CycloneDX 1.5 (SBOM, optionally with vulnerabilities).
+//! - [`config`]: misconfigurations in Kubernetes manifests, Dockerfiles and Terraform; [`secrets`]: leaked
+//!   credentials in any text file and in image layers.
 //! - [`gate`]: thresholds, `--ignore-unfixed`, an ignore file with reasons and expiry dates, OpenVEX statements.
 //!
 //! ## Example
@@ -41,6 +43,7 @@ pub mod layers;
 pub mod report;
 pub mod sbom;
 pub mod scan;
+pub mod secrets;
 mod settings;
 pub mod version;
 pub mod vulndb;

@@ -2,10 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
+use crate::config::ConfigFinding;
 use crate::image::{Credentials, Image, Platform, Reference, RegistryClient};
 use crate::inventory::Inventory;
 use crate::layers::Limits;
 use crate::report::{ArtifactType, Report};
+use crate::secrets::SecretScanner;
 use crate::vulndb::matching::detect;
 use crate::{ScanError, VulnDb};
 
@@ -47,6 +51,33 @@ pub fn inventory(
     ),
     ScanError,
 > {
+    inventory_and_secrets(target, opts, None, progress).map(|(i, t, id, l, _)| (i, t, id, l))
+}
+
+type Scanned = (
+    Inventory,
+    ArtifactType,
+    String,
+    Vec<crate::inventory::LayerInfo>,
+    Vec<ConfigFinding>,
+);
+
+/// [`inventory`], and the leaked secrets `secrets` finds: in every layer of an image, in every file of a source
+/// tree or root filesystem (SBOMs have none).
+pub fn inventory_and_secrets(
+    target: &Target,
+    opts: &ScanOptions,
+    secrets: Option<Arc<SecretScanner>>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Scanned, ScanError> {
+    let tree_secrets = |dir: &Path, gitignore: bool, inv: &mut Inventory| match &secrets {
+        Some(s) => {
+            let (found, warnings) = s.scan_tree(dir, gitignore);
+            inv.warnings.extend(warnings);
+            found
+        }
+        None => vec![],
+    };
     Ok(match target {
         Target::Image(name) => {
             let image = if Path::new(name).exists() {
@@ -60,26 +91,25 @@ pub fn inventory(
                     &opts.platform,
                 )?
             };
-            let inv = image.inventory(&opts.limits, progress)?;
+            let (inv, found) = image.inventory_and_secrets(&opts.limits, secrets, progress)?;
             (
                 inv,
                 ArtifactType::ContainerImage,
                 image.config_digest.clone(),
                 image.layers.clone(),
+                found,
             )
         }
-        Target::Fs(dir) => (
-            crate::image::scan_source_tree(dir, &opts.limits)?,
-            ArtifactType::Filesystem,
-            String::new(),
-            vec![],
-        ),
-        Target::Rootfs(dir) => (
-            crate::image::scan_rootfs(dir, &opts.limits)?,
-            ArtifactType::Rootfs,
-            String::new(),
-            vec![],
-        ),
+        Target::Fs(dir) => {
+            let mut inv = crate::image::scan_source_tree(dir, &opts.limits)?;
+            let found = tree_secrets(dir, true, &mut inv);
+            (inv, ArtifactType::Filesystem, String::new(), vec![], found)
+        }
+        Target::Rootfs(dir) => {
+            let mut inv = crate::image::scan_rootfs(dir, &opts.limits)?;
+            let found = tree_secrets(dir, false, &mut inv);
+            (inv, ArtifactType::Rootfs, String::new(), vec![], found)
+        }
         Target::Sbom(file) => {
             let meta = std::fs::metadata(file)
                 .map_err(|e| ScanError::Sbom(format!("{}: {e}", file.display())))?;
@@ -96,6 +126,7 @@ pub fn inventory(
                 ArtifactType::Cyclonedx,
                 String::new(),
                 vec![],
+                vec![],
             )
         }
     })
@@ -108,7 +139,19 @@ pub fn scan(
     opts: &ScanOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Report, ScanError> {
-    let (inventory, artifact_type, image_id, layers) = self::inventory(target, opts, progress)?;
+    scan_with_secrets(db, target, opts, None, progress)
+}
+
+/// Scans a target against `db`, and for leaked secrets with `secrets` (see [`inventory_and_secrets`]).
+pub fn scan_with_secrets(
+    db: &VulnDb,
+    target: &Target,
+    opts: &ScanOptions,
+    secrets: Option<Arc<SecretScanner>>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Report, ScanError> {
+    let (inventory, artifact_type, image_id, layers, misconfigs) =
+        self::inventory_and_secrets(target, opts, secrets, progress)?;
     let mut warnings = inventory.warnings.clone();
     let findings = detect(db, &inventory, &mut warnings)?;
     let artifact_name = match target {
@@ -123,7 +166,7 @@ pub fn scan(
         inventory,
         findings,
         suppressed: vec![],
-        misconfigs: vec![],
+        misconfigs,
         misconfigs_suppressed: vec![],
         warnings,
     })

@@ -124,3 +124,34 @@ fn terraform_checks_match_their_fixtures_exactly() {
     let seen = check_family("terraform");
     all_expected("PAL-TF-", &seen);
 }
+
+#[test]
+fn secret_rules_match_their_fixtures_exactly() {
+    let seen = check_family("secrets");
+    all_expected("PAL-SEC-", &seen);
+}
+
+#[test]
+fn secret_suppressed_in_place_is_kept_with_its_reason() {
+    let cat = Catalogue::new(&[], &[]).unwrap();
+    let scan = scan_path(
+        &fixtures().join("secrets/clean.env"),
+        &cat,
+        &ConfigOptions::default(),
+    )
+    .unwrap();
+    assert!(scan.findings.is_empty(), "{:?}", scan.findings);
+    let s: Vec<(u32, &str, &str)> = scan
+        .suppressed
+        .iter()
+        .map(|s| (s.finding.line, s.finding.id.as_str(), s.reason.as_str()))
+        .collect();
+    assert_eq!(
+        s,
+        [(
+            20,
+            "PAL-SEC-011",
+            "suppressed in place: a test fixture's value, rotated and revoked"
+        )]
+    );
+}

@@ -456,3 +456,53 @@ proptest! {
         let _ = analyze(kinds[which], "x", &d);
     }
 }
+
+#[test]
+fn secrets_in_layers_are_found_even_when_a_later_layer_deletes_them() {
+    let token = b"GITHUB_TOKEN=ghp_R4nd0mT0k3nV4lu3F0rT3st1ngPurp0s3sAb\n";
+    let mut binary = b"\x7fELF\x00\x00".to_vec();
+    binary.extend_from_slice(token);
+    let l0 = layer(&[
+        E::File(b"etc/os-release", OS_DEBIAN),
+        E::File(b"app/.env", token),
+        E::File(b"app/bin/server", &binary),
+        E::File(b"usr/share/doc/x/README", token),
+    ]);
+    let l1 = gzip(&layer(&[
+        E::File(b"app/.wh..env", b""),
+        E::File(
+            b"root/.ssh/id_ed25519",
+            b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----\n",
+        ),
+    ]));
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("img.tar");
+    docker_archive(&p, &[l0, l1], None);
+    let scanner = std::sync::Arc::new(palisade_scanner::secrets::SecretScanner::builtin());
+    let (inv, found) = Image::open_local(&p, &Platform::default())
+        .unwrap()
+        .inventory_and_secrets(&Limits::default(), Some(scanner), &mut |_, _| {})
+        .unwrap();
+    let got: Vec<(&str, &str, u32, &str)> = found
+        .iter()
+        .map(|f| (f.id.as_str(), f.file.as_str(), f.line, f.object.as_str()))
+        .collect();
+    // The deleted .env is still in layer 0; documentation is allowlisted; the binary is skipped and counted.
+    assert_eq!(
+        got,
+        [
+            ("PAL-SEC-004", "app/.env", 1, "layer 0"),
+            ("PAL-SEC-001", "root/.ssh/id_ed25519", 1, "layer 1"),
+        ]
+    );
+    assert!(found.iter().all(|f| !f
+        .message
+        .contains("ghp_R4nd0mT0k3nV4lu3F0rT3st1ngPurp0s3sAb")));
+    assert!(
+        inv.warnings
+            .iter()
+            .any(|w| w == "1 binary file(s) not searched for secrets"),
+        "{:?}",
+        inv.warnings
+    );
+}

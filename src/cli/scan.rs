@@ -112,6 +112,9 @@ pub struct CommonArgs {
     /// No progress output.
     #[arg(long, short)]
     quiet: bool,
+    /// Do not search the image's layers (or the tree's files) for leaked secrets.
+    #[arg(long)]
+    skip_secrets: bool,
     #[command(flatten)]
     gate: GateArgs,
 }
@@ -241,7 +244,10 @@ pub fn run(config: Config, cmd: ScanCommand) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    let mut report = palisade_scanner::scan::scan(&db, &target, &opts, &mut progress)?;
+    let secrets = (!common.skip_secrets)
+        .then(|| std::sync::Arc::new(palisade_scanner::secrets::SecretScanner::builtin()));
+    let mut report =
+        palisade_scanner::scan::scan_with_secrets(&db, &target, &opts, secrets, &mut progress)?;
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }

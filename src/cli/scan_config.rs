@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use palisade_scanner::config::{self, Catalogue, ConfigOptions, Profile};
 use palisade_scanner::report::{ArtifactType, Format, Report};
+use palisade_scanner::secrets::{self, RulesFile};
 
 use crate::cli::scan::{apply_gate, write_out, GateArgs};
 use crate::config::Config;
@@ -24,7 +25,7 @@ pub struct ScanConfigArgs {
     /// Pod Security Standards profile for Kubernetes: baseline or restricted.
     #[arg(long, default_value = "restricted")]
     pub profile: Profile,
-    /// A file of your own checks (TOML, see docs/configuration.md); repeatable.
+    /// A file of your own checks and secret rules (TOML, see docs/checks.md); repeatable.
     #[arg(long = "checks")]
     pub checks: Vec<PathBuf>,
     /// Do not run this check (id); repeatable.
@@ -39,16 +40,18 @@ pub struct ScanConfigArgs {
 
 /// The catalogue with the user's check files.
 pub(crate) fn catalogue(checks: &[PathBuf], skip: &[String]) -> anyhow::Result<Catalogue> {
-    let mut custom = Vec::new();
+    let mut custom = RulesFile::default();
     for p in checks {
         let text =
             std::fs::read_to_string(p).with_context(|| format!("check file {}", p.display()))?;
-        custom.extend(
-            config::parse_check_file(&text, &p.display().to_string())
-                .map_err(anyhow::Error::msg)?,
-        );
+        let f = secrets::parse_rules_file(&text, &p.display().to_string())
+            .map_err(anyhow::Error::msg)?;
+        custom.check.extend(f.check);
+        custom.secret.extend(f.secret);
+        custom.allowlist.paths.extend(f.allowlist.paths);
+        custom.allowlist.values.extend(f.allowlist.values);
     }
-    Ok(Catalogue::new(&custom, skip)?)
+    Ok(Catalogue::from_rules(&custom, skip)?)
 }
 
 /// Scans one path into a report (no gate applied).

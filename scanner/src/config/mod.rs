@@ -1,5 +1,5 @@
 //! Configuration scanning: Kubernetes manifests, Dockerfiles and Terraform (AWS), with findings that point at
-//! file, line and field. Leaked-secret detection is not built yet.
+//! file, line and field; and leaked secrets ([`crate::secrets`]) in every file walked.
 //!
 //! ## Design
 //!
@@ -12,6 +12,8 @@
 //!   users' own checks; the rest (cross-document facts, ranges, policies) are code in the family's `mod.rs`.
 //! - Suppression in place: a comment `palisade:ignore ID reason` on the offending line or the line above it, or a
 //!   Kubernetes annotation `ignore.palisade.dev/ID: reason`. The reason is mandatory.
+//! - Every file walked (configuration or not) is also searched for secrets, under the secret scanner's size cap;
+//!   secret rules are listed, skipped and suppressed like checks.
 
 pub mod doc;
 mod dockerfile;
@@ -31,6 +33,7 @@ use serde::{Deserialize, Serialize};
 pub use kubernetes::Profile;
 pub use rules::{parse_check_file, CheckDef, CheckMeta};
 
+use crate::secrets::{RulesFile, SecretScanner, SkipTally};
 use crate::vulndb::schema::Severity;
 use crate::ScanError;
 
@@ -210,6 +213,7 @@ pub struct SuppressedConfig {
 pub struct Catalogue {
     checks: Vec<rules::Check>,
     file_error: Arc<CheckMeta>,
+    secrets: Arc<SecretScanner>,
 }
 
 fn builtin_defs() -> Vec<CheckDef> {
@@ -237,13 +241,37 @@ remediation = "Fix the syntax error at the position shown, or exclude the file (
 impl Catalogue {
     /// The built-in checks plus `custom` ones (from users' check files), with `skip` ids left out.
     pub fn new(custom: &[CheckDef], skip: &[String]) -> Result<Catalogue, ScanError> {
+        Catalogue::from_rules(
+            &RulesFile {
+                check: custom.to_vec(),
+                ..RulesFile::default()
+            },
+            skip,
+        )
+    }
+
+    /// The built-in checks and secret rules plus the user's (`custom`: checks, secret rules, allowlist), with
+    /// `skip` ids left out.
+    pub fn from_rules(custom: &RulesFile, skip: &[String]) -> Result<Catalogue, ScanError> {
+        let custom_checks = &custom.check;
+        let secrets = SecretScanner::new(custom, skip).map_err(ScanError::Config)?;
         let mut defs = builtin_defs();
-        for c in custom {
+        let builtin_secrets =
+            crate::secrets::parse_rules_file(crate::secrets::BUILTIN_RULES, "secrets")
+                .map_err(ScanError::Config)?;
+        defs.extend(
+            builtin_secrets
+                .secret
+                .iter()
+                .chain(&custom.secret)
+                .map(|d| d.as_check()),
+        );
+        for c in custom_checks {
             if c.target.is_none() {
                 return Err(ScanError::Config(format!("check {}: needs a target", c.id)));
             }
         }
-        defs.extend(custom.iter().cloned());
+        defs.extend(custom_checks.iter().cloned());
         let mut checks = rules::compile(&defs, true).map_err(ScanError::Config)?;
         for s in skip {
             if !checks.iter().any(|c| &c.meta.id == s) {
@@ -258,7 +286,16 @@ impl Catalogue {
             .map(|c| c.meta.clone())
             .ok_or_else(|| ScanError::Config("PAL-CFG-001 missing".into()))?;
         checks.retain(|c| !skip.contains(&c.meta.id));
-        Ok(Catalogue { checks, file_error })
+        Ok(Catalogue {
+            checks,
+            file_error,
+            secrets: Arc::new(secrets),
+        })
+    }
+
+    /// The secret scanner with this catalogue's rules.
+    pub fn secrets(&self) -> &Arc<SecretScanner> {
+        &self.secrets
     }
 
     /// Every check's metadata, in catalogue order.
@@ -387,6 +424,8 @@ struct FileScan<'a> {
     cluster: kubernetes::ClusterFacts,
     /// Terraform files by directory: variables and locals are shared by the files of a directory.
     terraform: std::collections::BTreeMap<String, Vec<(String, String)>>,
+    /// Files secret detection skipped.
+    secret_skips: SkipTally,
 }
 
 impl FileScan<'_> {
@@ -403,12 +442,24 @@ impl FileScan<'_> {
         ));
     }
 
+    /// Searches a file for secrets (findings go through in-place suppression with the file's other findings).
+    fn secrets(&mut self, name: &str, bytes: &[u8], found: &mut Vec<ConfigFinding>) {
+        let scanner = self.cat.secrets.clone();
+        match scanner.scan(name, "", bytes) {
+            Ok(f) => found.extend(f),
+            Err(s) => self.secret_skips.skipped(name, s, scanner.max_file_bytes),
+        }
+    }
+
     fn scan_bytes(&mut self, name: &str, bytes: &[u8]) {
         self.out.files += 1;
         let kind = detect_kind(name, bytes);
+        let mut found = Vec::new();
+        self.secrets(name, bytes, &mut found);
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
+                self.keep(name, &String::from_utf8_lossy(bytes), found);
                 if kind != FileKind::Other {
                     let upto = &bytes[..e.valid_up_to()];
                     let line = upto.iter().filter(|b| **b == b'\n').count() as u32 + 1;
@@ -418,7 +469,6 @@ impl FileScan<'_> {
                 return;
             }
         };
-        let mut found = Vec::new();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
             || -> Result<(), ParseError> {
                 match kind {
@@ -470,6 +520,8 @@ impl FileScan<'_> {
     }
 
     fn finish(mut self) -> ConfigScan {
+        let skips = std::mem::take(&mut self.secret_skips);
+        self.out.warnings.extend(skips.finish());
         self.cluster.finish(self.cat, &mut self.out.findings);
         for files in std::mem::take(&mut self.terraform).values() {
             let mut found = Vec::new();
@@ -519,6 +571,7 @@ pub fn scan_path(
         out: ConfigScan::default(),
         cluster: Default::default(),
         terraform: Default::default(),
+        secret_skips: Default::default(),
     };
     if path == Path::new("-") {
         let mut buf = Vec::new();
@@ -545,19 +598,7 @@ pub fn scan_path(
             path.display()
         )));
     }
-    let mut wb = ignore::WalkBuilder::new(path);
-    wb.follow_links(false)
-        .hidden(false)
-        .parents(false)
-        .git_ignore(true)
-        .git_exclude(true)
-        .git_global(false)
-        .ignore(true)
-        .require_git(false)
-        .max_depth(Some(256))
-        .sort_by_file_path(|a, b| a.cmp(b))
-        .filter_entry(|e| e.file_name() != ".git");
-    for e in wb.build() {
+    for e in walk(path, true) {
         let e = match e {
             Ok(e) => e,
             Err(err) => {
@@ -581,6 +622,24 @@ pub fn scan_path(
     Ok(fs.finish())
 }
 
+/// Walks a directory in path order, not following links, skipping `.git`, honouring `.gitignore`-style excludes
+/// when `gitignore`.
+pub(crate) fn walk(path: &Path, gitignore: bool) -> ignore::Walk {
+    let mut wb = ignore::WalkBuilder::new(path);
+    wb.follow_links(false)
+        .hidden(false)
+        .parents(false)
+        .git_ignore(gitignore)
+        .git_exclude(gitignore)
+        .git_global(false)
+        .ignore(gitignore)
+        .require_git(false)
+        .max_depth(Some(256))
+        .sort_by_file_path(|a, b| a.cmp(b))
+        .filter_entry(|e| e.file_name() != ".git");
+    wb.build()
+}
+
 /// Scans one in-memory file.
 pub fn scan_bytes(name: &str, bytes: &[u8], cat: &Catalogue, opts: &ConfigOptions) -> ConfigScan {
     let mut fs = FileScan {
@@ -589,6 +648,7 @@ pub fn scan_bytes(name: &str, bytes: &[u8], cat: &Catalogue, opts: &ConfigOption
         out: ConfigScan::default(),
         cluster: Default::default(),
         terraform: Default::default(),
+        secret_skips: Default::default(),
     };
     fs.scan_bytes(name, bytes);
     fs.finish()
@@ -597,6 +657,10 @@ pub fn scan_bytes(name: &str, bytes: &[u8], cat: &Catalogue, opts: &ConfigOption
 fn scan_one(fs: &mut FileScan<'_>, path: &Path, name: &str) {
     let kind = detect_kind(name, &[]);
     if kind == FileKind::Other {
+        let scanner = fs.cat.secrets.clone();
+        if let Some(bytes) = scanner.read_capped(path, name, &mut fs.secret_skips) {
+            fs.scan_bytes(name, &bytes);
+        }
         return;
     }
     let bytes = match std::fs::File::open(path).and_then(|f| {

@@ -396,7 +396,18 @@ impl Image {
         limits: &Limits,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Inventory, ScanError> {
+        Ok(self.inventory_and_secrets(limits, None, progress)?.0)
+    }
+
+    /// [`Image::inventory`], and the secrets `secrets` finds in every layer's files (each finding names its layer).
+    pub fn inventory_and_secrets(
+        &self,
+        limits: &Limits,
+        secrets: Option<std::sync::Arc<crate::secrets::SecretScanner>>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<(Inventory, Vec<crate::config::ConfigFinding>), ScanError> {
         let mut tree = Tree::new(limits, true);
+        tree.secrets = secrets;
         let total = match &self.source {
             Layers::Local { paths, .. } => paths.len(),
             Layers::Remote { digests, .. } => digests.len(),
@@ -447,12 +458,13 @@ impl Image {
             }
             progress(i + 1, total);
         }
+        let secrets = std::mem::take(&mut tree.secret_findings);
         let (results, warnings) = tree.finish();
         let results = results
             .into_iter()
             .map(|(p, l, a)| (p, self.layers.get(l).cloned(), a))
             .collect();
-        Ok(inventory::assemble(results, warnings))
+        Ok((inventory::assemble(results, warnings), secrets))
     }
 }
 
