@@ -49,7 +49,7 @@ enum Command {
     /// Scan images, root filesystems, source trees and SBOMs for vulnerable packages.
     #[command(subcommand)]
     Scan(cli::scan::ScanCommand),
-    /// Apply the CI gate to a saved JSON scan report.
+    /// One CI gate over saved JSON reports, images and configuration paths together.
     Gate(cli::scan::GateCommand),
     /// Update or inspect the vulnerability database.
     #[command(subcommand)]

@@ -262,11 +262,36 @@ pub fn run(config: Config, cmd: ScanCommand) -> anyhow::Result<ExitCode> {
 
 #[derive(Debug, clap::Args)]
 pub struct GateCommand {
-    /// A JSON report written by `palisade scan --format json`.
-    report: PathBuf,
+    /// JSON reports written by `palisade scan ... --format json` (any number, with --image and --config-path).
+    reports: Vec<PathBuf>,
+    /// Scan this image too (archive, OCI layout or registry reference) for vulnerabilities and secrets;
+    /// repeatable.
+    #[arg(long = "image", value_name = "REF")]
+    images: Vec<String>,
+    /// Scan this configuration path too (directory, file or `-`) for misconfigurations and secrets; repeatable.
+    #[arg(long = "config-path", value_name = "PATH")]
+    config_paths: Vec<PathBuf>,
+    /// The vulnerability database for --image (trivy.db or its directory); default: [scanner] db_dir.
+    #[arg(long, env = "PALISADE_SCANNER_DB")]
+    db: Option<PathBuf>,
+    /// Platform to pick from multi-platform images (os/arch[/variant]).
+    #[arg(long)]
+    platform: Option<Platform>,
+    /// Plain HTTP to the registry.
+    #[arg(long)]
+    plain_http: bool,
+    /// Pod Security Standards profile for Kubernetes (--config-path): baseline or restricted.
+    #[arg(long, default_value = "restricted")]
+    profile: palisade_scanner::config::Profile,
+    /// A file of your own checks and secret rules (TOML, see docs/checks.md); repeatable.
+    #[arg(long = "checks")]
+    checks: Vec<PathBuf>,
+    /// Do not run this check (id); repeatable.
+    #[arg(long = "skip-check")]
+    skip_check: Vec<String>,
     #[command(flatten)]
     gate: GateArgs,
-    /// table, json, sarif, cyclonedx: re-render the gated report.
+    /// table, json, sarif, cyclonedx: render the gated report.
     #[arg(long, short, default_value = "table")]
     format: Format,
     /// Write the gated report here instead of standard output.
@@ -274,12 +299,56 @@ pub struct GateCommand {
     output: Option<PathBuf>,
 }
 
-/// `palisade gate REPORT.json`: applies the gate to a saved report.
+/// `palisade gate [REPORT.json...] [--image REF...] [--config-path PATH...]`: saved reports, images and
+/// configuration scanned now, one gate over all of them (one ignore file, one threshold, one exit code).
 pub fn run_gate(config: Config, a: GateCommand) -> anyhow::Result<ExitCode> {
-    let bytes =
-        std::fs::read(&a.report).with_context(|| format!("reading {}", a.report.display()))?;
-    let j = palisade_scanner::report::read_json_report(&bytes)?;
-    let mut report = palisade_scanner::report::Report::from_json(j);
+    anyhow::ensure!(
+        !(a.reports.is_empty() && a.images.is_empty() && a.config_paths.is_empty()),
+        "nothing to gate: give saved JSON reports, --image REF or --config-path PATH"
+    );
+    let mut parts = Vec::new();
+    for p in &a.reports {
+        let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        let j = palisade_scanner::report::read_json_report(&bytes)
+            .with_context(|| p.display().to_string())?;
+        parts.push(Report::from_json(j));
+    }
+    if !a.images.is_empty() {
+        let db_path =
+            a.db.clone()
+                .unwrap_or_else(|| config.scanner.db_dir(&config.data_dir));
+        let db = VulnDb::open(&db_path)?;
+        let opts = ScanOptions {
+            limits: config.scanner.limits(),
+            platform: a.platform.clone().unwrap_or_default(),
+            plain_http: a.plain_http || config.scanner.registry_plain_http,
+        };
+        let secrets = std::sync::Arc::new(palisade_scanner::secrets::SecretScanner::builtin());
+        for image in &a.images {
+            parts.push(
+                palisade_scanner::scan::scan_with_secrets(
+                    &db,
+                    &Target::Image(image.clone()),
+                    &opts,
+                    Some(secrets.clone()),
+                    &mut |_, _| {},
+                )
+                .with_context(|| format!("scanning {image}"))?,
+            );
+        }
+    }
+    if !a.config_paths.is_empty() {
+        let cat = crate::cli::scan_config::catalogue(&a.checks, &a.skip_check)?;
+        for p in &a.config_paths {
+            parts.push(crate::cli::scan_config::config_report(
+                &config, p, &cat, a.profile,
+            )?);
+        }
+    }
+    let mut report = Report::merge(parts).context("nothing was scanned")?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     let code = apply_gate(&mut report, &a.gate)?;
     record(&config, &report, &a.gate, code)?;
     write_out(a.output.as_ref(), &report.render(a.format))?;

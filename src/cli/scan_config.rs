@@ -55,16 +55,20 @@ pub(crate) fn catalogue(checks: &[PathBuf], skip: &[String]) -> anyhow::Result<C
 }
 
 /// Scans one path into a report (no gate applied).
-pub(crate) fn scan_to_report(config: &Config, a: &ScanConfigArgs) -> anyhow::Result<Report> {
-    let cat = catalogue(&a.checks, &a.skip_check)?;
+pub(crate) fn config_report(
+    config: &Config,
+    path: &std::path::Path,
+    cat: &Catalogue,
+    profile: Profile,
+) -> anyhow::Result<Report> {
     let opts = ConfigOptions {
         max_file_bytes: config.scanner.max_file_bytes,
-        profile: a.profile,
+        profile,
         ..ConfigOptions::default()
     };
-    let scan = config::scan_path(&a.path, &cat, &opts)?;
+    let scan = config::scan_path(path, cat, &opts)?;
     Ok(Report {
-        artifact_name: a.path.display().to_string(),
+        artifact_name: path.display().to_string(),
         artifact_type: ArtifactType::Config,
         image_id: String::new(),
         layers: vec![],
@@ -103,7 +107,8 @@ pub fn run(config: Config, a: ScanConfigArgs) -> anyhow::Result<ExitCode> {
         a.format != Format::CycloneDx,
         "--format cyclonedx is for package inventories; use table, json or sarif"
     );
-    let mut report = scan_to_report(&config, &a)?;
+    let cat = catalogue(&a.checks, &a.skip_check)?;
+    let mut report = config_report(&config, &a.path, &cat, a.profile)?;
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }

@@ -183,6 +183,34 @@ impl Report {
         }
     }
 
+    /// Several reports as one, for one gate verdict over images, trees and configuration together: findings,
+    /// misconfigurations, packages, layers and warnings of all; artifact names joined with `, `. The operating
+    /// system is kept only when every report with one agrees.
+    pub fn merge(reports: Vec<Report>) -> Option<Report> {
+        let mut it = reports.into_iter();
+        let mut out = it.next()?;
+        for r in it {
+            out.artifact_name = format!("{}, {}", out.artifact_name, r.artifact_name);
+            match (&out.inventory.os, r.inventory.os) {
+                (None, os) => out.inventory.os = os,
+                (Some(a), Some(b)) if *a != b => out.inventory.os = None,
+                _ => {}
+            }
+            if out.image_id.is_empty() {
+                out.image_id = r.image_id;
+            }
+            out.layers.extend(r.layers);
+            out.inventory.packages.extend(r.inventory.packages);
+            out.inventory.warnings.extend(r.inventory.warnings);
+            out.findings.extend(r.findings);
+            out.suppressed.extend(r.suppressed);
+            out.misconfigs.extend(r.misconfigs);
+            out.misconfigs_suppressed.extend(r.misconfigs_suppressed);
+            out.warnings.extend(r.warnings);
+        }
+        Some(out)
+    }
+
     /// Configuration targets: one per file and class (`config`, `secret`), in file order.
     pub(crate) fn config_targets(&self) -> Vec<ConfigTarget<'_>> {
         let mut out: Vec<ConfigTarget<'_>> = Vec::new();

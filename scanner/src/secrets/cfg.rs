@@ -14,6 +14,7 @@
 //! validate = "jwt"                     # optional: built-in validation of the secret (`jwt`)
 //! near = "PAL-SEC-002"                 # optional: only within `near_lines` lines of a finding of that rule
 //! near_lines = 5
+//! fallback = false                     # optional: true = tried after every other rule (generic rules)
 //! risk = "Anyone who reads the file can deploy as us."
 //! remediation = "Revoke the token and load it from the secrets store at run time."
 //! checkov = []                         # optional cross-references and controls, as for checks
@@ -70,6 +71,10 @@ pub struct SecretRuleDef {
     /// See `near`.
     #[serde(default = "default_near_lines")]
     pub near_lines: u32,
+    /// Tried after all other rules (the generic assignment rules): a span another rule reported is not
+    /// reported again.
+    #[serde(default)]
+    pub fallback: bool,
     /// The risk.
     pub risk: String,
     /// How to fix it.

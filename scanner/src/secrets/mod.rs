@@ -160,7 +160,8 @@ impl SecretScanner {
     /// The built-in rules plus `custom` ones (and their allowlist), without the `skip` ids.
     pub fn new(custom: &RulesFile, skip: &[String]) -> Result<SecretScanner, String> {
         let builtin = parse_rules_file(BUILTIN_RULES, "secrets/rules.toml")?;
-        let defs: Vec<&SecretRuleDef> = builtin.secret.iter().chain(&custom.secret).collect();
+        let mut defs: Vec<&SecretRuleDef> = builtin.secret.iter().chain(&custom.secret).collect();
+        defs.sort_by_key(|d| d.fallback);
         let check_defs: Vec<_> = defs.iter().map(|d| d.as_check()).collect();
         let metas = crate::config::rules::compile(&check_defs, true)?;
         let mut keyword_list: Vec<String> = Vec::new();
