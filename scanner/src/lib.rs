@@ -6,13 +6,16 @@
 //! ## Design
 //!
 //! - [`image`]: image sources (`docker save` tarball, OCI layout directory or tar, registry reference, plain
-//!   directory). Layers are streamed in order through [`layers`] (gzip, zstd or plain tar, whiteouts, opaque
-//!   directories, symlinks, hard links), bounded against hostile archives; nothing is extracted to disk.
-//! - [`inventory`]: one analyzer per package kind (dpkg, apk, rpm's SQLite database, Cargo, npm, Python, Go); each
+//!   directory). Layers are streamed in order through [`layers`] (gzip, multi-frame zstd or plain tar, whiteouts,
+//!   opaque directories, symlinks, hard links), bounded against hostile archives; nothing is extracted to disk.
+//!   Every layer is hashed as it streams and checked against the manifest digest and the config's diff_id.
+//! - [`inventory`]: one analyzer per package kind (dpkg, apk, rpm's SQLite database, Cargo, npm, Python, Go
+//!   modules and binaries of every Go version in ELF, Mach-O and PE); each
 //!   sees only the files it asked for. The result is an [`Inventory`] (OS + packages, each with the layer it came from).
 //! - [`vulndb`]: a read-only, bounds-checked BoltDB reader over the memory-mapped Trivy database, lenient serde
 //!   schemas for its JSON values, matching with Trivy's semantics ([`detect`]), and `db update` over OCI.
-//! - [`version`]: dpkg, apk, rpm, semver, Go and PEP 440 comparators and Trivy's constraint strings.
+//! - [`version`]: dpkg, apk, rpm, semver, Go and PEP 440 comparators, Trivy's constraint strings and npm's
+//!   node-semver ranges.
 //! - [`report`]: table, Trivy-like JSON, SARIF 2.1.0 and CycloneDX 1.5 (SBOM, optionally with vulnerabilities).
 //! - [`config`]: misconfigurations in Kubernetes manifests, Dockerfiles and Terraform; [`secrets`]: leaked
 //!   credentials in any text file and in image layers.

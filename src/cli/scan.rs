@@ -509,6 +509,13 @@ pub fn bench(config: Config, a: BenchScanArgs) -> anyhow::Result<ExitCode> {
         image.display(),
         runs
     );
+    let db_file = if db.is_dir() {
+        db.join("trivy.db")
+    } else {
+        db.clone()
+    };
+    let db_bytes = std::fs::metadata(&db_file).map_or(0, |m| m.len());
+    println!("database: {} ({} MiB)", db.display(), db_bytes >> 20);
     println!("palisade scan (inventory + matching + JSON report): median {:.3} s  runs {:?}  peak RSS {} MiB", mo, ours.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>(), ours_peak / 1024);
     println!("syft (inventory only, CycloneDX):                   median {:.3} s  runs {:?}  peak RSS {} MiB", mt, theirs.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>(), syft_peak / 1024);
     println!("ratio: palisade is {:.1}x faster than syft", mt / mo);

@@ -235,6 +235,31 @@ pub fn dpkg_query(rootfs: &str) -> Vec<DebPkg> {
 
 /// The scanner's test database: Trivy's fixtures plus advisories for packages really in the Debian image.
 pub fn image_db(dir: &Path, pkgs: &[DebPkg]) -> PathBuf {
+    let path = write_db(dir, &image_db_spec(pkgs));
+    // `palisade bench scan` can use the same database: PALISADE_KEEP_TEST_DB=DIR keeps a copy.
+    if let Some(keep) = std::env::var_os("PALISADE_KEEP_TEST_DB") {
+        let keep = PathBuf::from(keep);
+        std::fs::create_dir_all(&keep).unwrap();
+        std::fs::copy(&path, keep.join("trivy.db")).unwrap();
+        std::fs::copy(dir.join("metadata.json"), keep.join("metadata.json")).unwrap();
+    }
+    path
+}
+
+/// Writes `spec` as `dir/trivy.db` with its `metadata.json`, as `palisade db update` leaves them.
+pub fn write_db(dir: &Path, spec: &DbSpec) -> PathBuf {
+    let path = dir.join("trivy.db");
+    spec.write(&path);
+    std::fs::write(
+        dir.join("metadata.json"),
+        r#"{"Version":2,"NextUpdate":"2099-01-01T00:00:00Z","UpdatedAt":"2099-01-01T00:00:00Z","DownloadedAt":"2099-01-01T00:00:00Z"}"#,
+    )
+    .unwrap();
+    path
+}
+
+/// The contents of [`image_db`].
+pub fn image_db_spec(pkgs: &[DebPkg]) -> DbSpec {
     use serde_json::json;
     let zlib = pkgs
         .iter()
@@ -296,21 +321,7 @@ pub fn image_db(dir: &Path, pkgs: &[DebPkg]) -> PathBuf {
         "CVE-2099-1007",
         json!({"Title": "zlib: test", "Severity": "CRITICAL", "VendorSeverity": null}),
     );
-    let path = dir.join("trivy.db");
-    spec.write(&path);
-    std::fs::write(
-        dir.join("metadata.json"),
-        r#"{"Version":2,"NextUpdate":"2099-01-01T00:00:00Z","UpdatedAt":"2099-01-01T00:00:00Z","DownloadedAt":"2099-01-01T00:00:00Z"}"#,
-    )
-    .unwrap();
-    // `palisade bench scan` uses the same database: PALISADE_KEEP_TEST_DB=DIR keeps a copy.
-    if let Some(keep) = std::env::var_os("PALISADE_KEEP_TEST_DB") {
-        let keep = PathBuf::from(keep);
-        std::fs::create_dir_all(&keep).unwrap();
-        std::fs::copy(&path, keep.join("trivy.db")).unwrap();
-        std::fs::copy(dir.join("metadata.json"), keep.join("metadata.json")).unwrap();
-    }
-    path
+    spec
 }
 
 /// (id, package, installed, fixed, status, severity, severity source, layer index or None, path)
