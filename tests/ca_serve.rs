@@ -102,6 +102,43 @@ fn decision_records(data_dir: &Path) -> Vec<Value> {
 }
 
 #[test]
+fn serve_speaks_tls_by_default_and_plain_http_only_when_configured() {
+    // A fresh data directory and no configuration: the server creates its
+    // CA, takes a certificate from it and speaks TLS 1.3 (the harness waits
+    // for `palisade listening on https://...`).
+    let s = Server::start();
+    assert!(s.base.starts_with("https://"), "{}", s.base);
+    // The banner's curl line works as printed (it trusts the bundle the
+    // server wrote next to its data).
+    let logs = s.logs();
+    let line = logs
+        .lines()
+        .find_map(|l| l.strip_prefix("try: "))
+        .unwrap_or_else(|| panic!("no curl line in the banner:\n{logs}"));
+    assert!(line.contains("--cacert"), "{line}");
+    let out = Command::new("sh").args(["-c", line]).output().unwrap();
+    assert!(out.status.success(), "{line}: {}", describe(&out));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(answer["decision"].is_boolean(), "{answer}");
+    // Plain HTTP on the TLS port gets no HTTP answer.
+    let plain = client()
+        .get(format!("http://{}/healthz", s.addr))
+        .send()
+        .map(|r| r.status().as_u16());
+    assert!(plain.is_err(), "plain HTTP answered: {plain:?}");
+    // The server's own certificate is in the ledger like any other.
+    let list = cli(&s.data_dir, &["ca", "list", "--json"]);
+    assert!(list.contains("server:tls-listener"), "{list}");
+
+    // Plain HTTP only when configured (behind a mesh sidecar): no CA needed.
+    let s = Server::builder().config("[ca]\ntls = false\n").start();
+    assert!(s.base.starts_with("http://"), "{}", s.base);
+    let r = client().get(s.url("/healthz")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(!s.bundle().exists(), "no CA was created");
+}
+
+#[test]
 fn issuance_is_decided_by_the_served_policy_and_logged() {
     let s = ca_server("[ca]\nserve = true\n");
     let db = format!("spiffe://{TRUST_DOMAIN}/db");
@@ -191,8 +228,8 @@ fn issuance_is_decided_by_the_served_policy_and_logged() {
     assert!(out.status.success(), "{}", describe(&out));
 }
 
-/// `palisade serve` over TLS on a fresh CA (the common harness speaks plain
-/// HTTP); killed when dropped.
+/// `palisade serve` over TLS on a fresh CA, with short leaf lifetimes allowed
+/// (for renewal) and its own process handling; killed when dropped.
 struct TlsServer {
     child: Option<Child>,
     root: tempfile::TempDir,

@@ -68,7 +68,7 @@ fn a_body_over_max_body_bytes_is_413() {
             )
             .into_bytes();
             req.extend_from_slice(&body);
-            let resp = raw_exchange(s.addr, req);
+            let resp = raw_exchange(&s, req);
             assert_eq!(
                 status_of(&resp),
                 Some(413),
@@ -90,7 +90,7 @@ fn a_body_over_max_body_bytes_is_413() {
         req.extend_from_slice(b"\r\n");
     }
     req.extend_from_slice(b"0\r\n\r\n");
-    let resp = raw_exchange(s.addr, req);
+    let resp = raw_exchange(&s, req);
     assert_eq!(
         status_of(&resp),
         Some(413),
@@ -443,7 +443,7 @@ fn http_level_garbage_does_not_hurt() {
         inputs.push(rng.bytes(n));
     }
     for input in inputs {
-        let resp = raw_exchange(s.addr, input.clone());
+        let resp = raw_exchange(&s, input.clone());
         if let Some(status) = status_of(&resp) {
             assert!(
                 (400..500).contains(&status),

@@ -572,7 +572,7 @@ fn flipping_versions_under_load_never_mixes_them() {
                 requests.clone(),
             );
             std::thread::spawn(move || {
-                let client = common::client();
+                let client = s.client.clone();
                 let mut i = c;
                 // At least one round; then until the flips are done (bounded).
                 loop {

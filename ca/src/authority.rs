@@ -112,6 +112,16 @@ pub struct IssuedCert {
     pub not_after: String,
 }
 
+/// A request that passed step 1 of issuance (not yet authorized).
+struct CheckedRequest {
+    id: SpiffeId,
+    public_key: rcgen::PublicKey,
+    generated: Option<KeyPair>,
+    dns: Vec<String>,
+    ips: Vec<IpAddr>,
+    ttl: Duration,
+}
+
 /// A CRL in both encodings.
 #[derive(Debug, Clone)]
 pub struct Crl {
@@ -755,7 +765,25 @@ impl CertificateAuthority {
         req: IssueRequest,
         requester: &Requester,
     ) -> Result<IssuedCert, CaError> {
-        // 1. The request: public key and identity.
+        let checked = self.check_request(req)?;
+        let caller = self.authenticate(requester).await?;
+        authorize(self.policy.as_ref(), &caller, &checked.id)?;
+        self.sign_and_record(checked, &caller.label).await
+    }
+
+    /// Issues the serving process's own certificate (`palisade serve`'s TLS
+    /// listener): the same checks, ledger order and record as [`Self::issue`]
+    /// (requester `server:<name>`), without a `ca:issue` decision — the
+    /// process holding the CA key is not a caller of its policy, so a policy
+    /// bundle without CA rules does not keep the server from starting.
+    pub async fn issue_own(&self, req: IssueRequest, name: &str) -> Result<IssuedCert, CaError> {
+        let checked = self.check_request(req)?;
+        self.sign_and_record(checked, &format!("server:{name}"))
+            .await
+    }
+
+    /// Step 1 of issuance: the request's public key, identity, SANs and TTL.
+    fn check_request(&self, req: IssueRequest) -> Result<CheckedRequest, CaError> {
         let (public_key, generated, csr_params) = match &req.csr_der {
             Some(der) => {
                 if der.len() > MAX_CSR_BYTES {
@@ -830,11 +858,31 @@ impl CertificateAuthority {
                 self.config.max_leaf_ttl.as_secs()
             )));
         }
+        Ok(CheckedRequest {
+            id,
+            public_key,
+            generated,
+            dns,
+            ips,
+            ttl,
+        })
+    }
 
-        // 2. Authenticate, 3. authorize.
-        let caller = self.authenticate(requester).await?;
-        authorize(self.policy.as_ref(), &caller, &id)?;
-
+    /// Steps 4-8 of issuance, after the caller was authorized: build the
+    /// certificate, reserve and record, sign, record, answer.
+    async fn sign_and_record(
+        &self,
+        checked: CheckedRequest,
+        requester_label: &str,
+    ) -> Result<IssuedCert, CaError> {
+        let CheckedRequest {
+            id,
+            public_key,
+            generated,
+            dns,
+            ips,
+            ttl,
+        } = checked;
         // 4. The certificate.
         let st = self.state();
         let signer = st.signer.clone();
@@ -898,7 +946,7 @@ impl CertificateAuthority {
                 public_key_hash: pk_hash.clone(),
                 not_before: rfc3339(not_before),
                 not_after: rfc3339(not_after),
-                requester: caller.label.clone(),
+                requester: requester_label.to_owned(),
                 status: "reserved".into(),
                 tbs_der: tbs.der.clone(),
                 cert_der: None,

@@ -29,7 +29,7 @@ use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyD
 use tokio::net::TcpListener;
 
 use crate::http::PeerIdentity;
-use crate::{CaError, CertificateAuthority, IssueRequest, Requester};
+use crate::{CaError, CertificateAuthority, IssueRequest};
 
 /// Whether clients must present a certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +159,7 @@ impl TlsListener {
     async fn build(ca: &CertificateAuthority, s: &TlsSettings) -> Result<Current, CaError> {
         let revision = ca.revision();
         let svid = ca
-            .issue(
+            .issue_own(
                 IssueRequest {
                     spiffe_id: Some(format!(
                         "spiffe://{}{}",
@@ -170,7 +170,7 @@ impl TlsListener {
                     ip_addresses: s.ip_addresses.clone(),
                     ..Default::default()
                 },
-                &Requester::Admin("tls-listener".into()),
+                "tls-listener",
             )
             .await?;
         let chain: Vec<CertificateDer<'static>> =

@@ -733,3 +733,42 @@ async fn spiffe_sequence_grows_with_the_bundle_and_survives_a_restart() {
     assert!(retired > rotated);
     assert_eq!(seq(&restart().await), retired);
 }
+
+#[tokio::test]
+async fn the_servers_own_certificate_does_not_depend_on_the_policy_bundle() {
+    // A bundle without any `ca:issue` permit denies every caller...
+    let f = fixture().await;
+    let empty = tempfile::tempdir().unwrap();
+    let ledger = palisade_store::open_ledger(&f.url).await.unwrap();
+    let ca = CertificateAuthority::load(
+        ledger,
+        f.kek.clone(),
+        CaConfig {
+            trust_domain: "example.org".into(),
+            ..Default::default()
+        },
+        IssuePolicy::from_dir(empty.path()).unwrap(),
+    )
+    .await
+    .unwrap();
+    let req = IssueRequest {
+        spiffe_id: Some("spiffe://example.org/palisade/server".into()),
+        dns_names: vec!["localhost".into()],
+        ..Default::default()
+    };
+    let err = ca.issue(req.clone(), &admin()).await.unwrap_err();
+    assert!(matches!(err, CaError::Forbidden(_)), "{err}");
+    // ...but the serving process still gets its own certificate, through the
+    // same checks and ledger order, recorded with its own requester.
+    let svid = ca.issue_own(req, "tls-listener").await.unwrap();
+    let rec = ca.ledger().cert(&svid.serial).await.unwrap().unwrap();
+    assert_eq!(rec.requester, "server:tls-listener");
+    assert_eq!(rec.status, "issued");
+    assert_eq!(rec.cert_der.as_deref(), Some(svid.cert_der.as_slice()));
+    // The identity is still checked: outside the trust domain is refused.
+    let foreign = IssueRequest {
+        spiffe_id: Some("spiffe://other.org/palisade/server".into()),
+        ..Default::default()
+    };
+    assert!(ca.issue_own(foreign, "tls-listener").await.is_err());
+}

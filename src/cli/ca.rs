@@ -37,7 +37,8 @@ pub struct CaSettings {
     /// Mount the CA routes (`/ca/v1/...`) on `palisade serve`.
     pub serve: bool,
     /// Serve the API over TLS 1.3 with a server certificate from this CA
-    /// (implies `serve`).
+    /// (implies `serve`; the default). `false`: plain HTTP, for use behind a
+    /// mesh sidecar that terminates TLS.
     pub tls: bool,
     /// Client certificates per route group on the TLS listener.
     pub client_auth: palisade_ca::tls::RouteAuth,
@@ -57,7 +58,7 @@ impl Default for CaSettings {
             min_leaf_ttl_seconds: d.min_leaf_ttl.as_secs(),
             crl_ttl_seconds: d.crl_ttl.as_secs(),
             serve: false,
-            tls: false,
+            tls: true,
             client_auth: Default::default(),
             server_names: vec!["localhost".into(), "127.0.0.1".into()],
         }
@@ -127,9 +128,10 @@ pub fn tls_enabled(config: &Config) -> bool {
 }
 
 /// For `palisade serve`: mounts the CA routes on `app` when `ca.serve` or
-/// `ca.tls` is set (also PALISADE_CA_SERVE, PALISADE_CA_TLS). `ca:issue` is
-/// decided by the served decision point (hot reload, decision log). The
-/// admin bearer token is the server's admin token file.
+/// `ca.tls` (the default) is set (also PALISADE_CA_SERVE, PALISADE_CA_TLS),
+/// initializing the CA first when the store has none. `ca:issue` is decided
+/// by the served decision point (hot reload, decision log). The admin bearer
+/// token is the server's admin token file.
 pub async fn mount(
     config: &Config,
     app: axum::Router,
@@ -139,12 +141,24 @@ pub async fn mount(
     if !serve {
         return Ok((app, None));
     }
-    let ca = Arc::new(
-        config
-            .ca
-            .open(config, pdp)
+    let ledger = palisade_store::open_ledger(&config.store_url()).await?;
+    let kek = config.ca.kek(config).await?;
+    if ledger.issuers().await?.is_empty() {
+        // The embedded default: a fresh data directory gets its CA, as
+        // `palisade ca init` would make it.
+        CertificateAuthority::init(ledger.clone(), kek.clone(), &config.ca.ca_config(), false)
             .await
-            .context("the CA routes need an initialized CA (palisade ca init)")?,
+            .context("cannot initialize the CA of this data directory")?;
+        tracing::info!(
+            trust_domain = %config.ca.trust_domain,
+            kek = %config.ca.kek,
+            "CA initialized (root and intermediate keys sealed)"
+        );
+    }
+    let ca = Arc::new(
+        CertificateAuthority::load(ledger, kek, config.ca.ca_config(), pdp)
+            .await
+            .context("cannot open the CA")?,
     );
     let token_file = config
         .server
@@ -159,7 +173,7 @@ pub async fn mount(
     Ok((app.merge(routes), Some(ca)))
 }
 
-/// For `palisade serve`: the TLS listener when `ca.tls` is set.
+/// For `palisade serve`: the TLS listener unless `ca.tls = false`.
 pub async fn tls_listener(
     config: &Config,
     ca: Option<&Arc<CertificateAuthority>>,

@@ -238,16 +238,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             }
         })
     });
-    let version = policies.current();
-    println!(
-        "palisade listening on {public_url} (policy version {}, {} policies, {} entities, from {})",
-        version.etag(),
-        version.policy_count(),
-        version.entity_count(),
-        policy_dir.display()
-    );
-    // Over TLS, the trust bundle goes next to the data so that the curl
-    // line below verifies the server.
+    // Over TLS, the trust bundle goes next to the data (before the banner,
+    // so whoever reads the banner finds it) and the curl line uses it.
     let cacert = match &ca {
         Some(ca) if tls.is_some() => {
             let path = config.data_dir.join("ca-bundle.pem");
@@ -256,6 +248,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
         _ => String::new(),
     };
+    let version = policies.current();
+    println!(
+        "palisade listening on {public_url} (policy version {}, {} policies, {} entities, from {})",
+        version.etag(),
+        version.policy_count(),
+        version.entity_count(),
+        policy_dir.display()
+    );
     println!(
         "try: curl -s{cacert} {public_url}/access/v1/evaluation -H 'content-type: application/json' \
          -d '{{\"subject\":{{\"type\":\"User\",\"id\":\"alice\"}},\"action\":{{\"name\":\"read\"}},\"resource\":{{\"type\":\"Document\",\"id\":\"roadmap\"}}}}'"

@@ -1,7 +1,9 @@
 //! Shared harness of the end-to-end tests: a real `palisade serve` process on
 //! a free local port, its own data directory and a writable copy of the
-//! example policy bundle; a blocking HTTP client; polling with bounded
-//! deadlines; the CLI.
+//! example policy bundle; a blocking HTTPS client (the server speaks TLS 1.3
+//! by default) that trusts the server's CA and presents a client certificate
+//! from it, as the admin routes require; polling with bounded deadlines; the
+//! CLI.
 #![allow(
     dead_code,
     reason = "each test crate uses a different part of the harness"
@@ -9,7 +11,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -145,6 +147,24 @@ pub fn client() -> Client {
         .unwrap()
 }
 
+/// A blocking HTTPS client trusting only the CA bundle `bundle` (PEM), with
+/// the client certificate chain and key `identity` (PEM) when given.
+pub fn tls_client(bundle: &Path, identity: Option<&[u8]>) -> Client {
+    let pem = std::fs::read(bundle).unwrap();
+    let mut b = Client::builder()
+        .no_proxy()
+        .timeout(DEADLINE)
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false);
+    for root in reqwest::Certificate::from_pem_bundle(&pem).unwrap() {
+        b = b.add_root_certificate(root);
+    }
+    if let Some(id) = identity {
+        b = b.identity(reqwest::Identity::from_pem(id).unwrap());
+    }
+    b.build().unwrap()
+}
+
 fn to_resp(r: reqwest::blocking::Response) -> Resp {
     let status = r.status().as_u16();
     let headers = r.headers().clone();
@@ -206,6 +226,7 @@ impl ServerBuilder {
             config_file,
             client: client(),
             starts: 0,
+            tls_ready: false,
         };
         server.spawn();
         server
@@ -223,6 +244,8 @@ pub struct Server {
     pub config_file: Option<PathBuf>,
     pub client: Client,
     starts: usize,
+    /// Whether `client` speaks TLS with this data directory's CA.
+    tls_ready: bool,
 }
 
 /// A free port on 127.0.0.1, as far as the kernel can tell right now.
@@ -281,7 +304,7 @@ impl Server {
             self.starts += 1;
             let port = free_port();
             self.addr = SocketAddr::from(([127, 0, 0, 1], port));
-            self.base = format!("http://{}", self.addr);
+            self.base = String::new();
             let (out, err) = self.log_paths();
             let mut cmd = palisade();
             cmd.arg("--data-dir").arg(&self.data_dir);
@@ -306,7 +329,18 @@ impl Server {
                     break Err(status);
                 }
                 let said = std::fs::read_to_string(&out).unwrap_or_default();
-                if said.contains(&format!("palisade listening on {}", self.base)) {
+                // TLS unless the configuration opted out (`ca.tls = false`).
+                for scheme in ["https", "http"] {
+                    let base = format!("{scheme}://{}", self.addr);
+                    if said.contains(&format!("palisade listening on {base} ")) {
+                        self.base = base;
+                    }
+                }
+                if !self.base.is_empty() {
+                    if self.base.starts_with("https:") && !self.tls_ready {
+                        self.client = self.admin_client();
+                        self.tls_ready = true;
+                    }
                     let ready = self
                         .client
                         .get(self.url("/readyz"))
@@ -341,6 +375,47 @@ impl Server {
             }
         }
         panic!("could not find a free port for palisade");
+    }
+
+    /// The trust bundle the server wrote at start (PEM).
+    pub fn bundle(&self) -> PathBuf {
+        self.data_dir.join("ca-bundle.pem")
+    }
+
+    /// A client trusting the server's CA and presenting a certificate that
+    /// the local administrator (`palisade ca issue`) issued for
+    /// `spiffe://example.org/e2e-client`: what the admin routes ask for
+    /// besides the bearer token.
+    fn admin_client(&self) -> Client {
+        let cert = self.root.path().join("e2e-client.pem");
+        let key = self.root.path().join("e2e-client.key");
+        let mut cmd = palisade();
+        cmd.arg("--data-dir").arg(&self.data_dir);
+        if let Some(c) = &self.config_file {
+            cmd.arg("--config").arg(c);
+        }
+        let out = cmd
+            .args([
+                "ca",
+                "issue",
+                "--spiffe-id",
+                "spiffe://example.org/e2e-client",
+            ])
+            .arg("--out-cert")
+            .arg(&cert)
+            .arg("--out-key")
+            .arg(&key)
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run palisade ca issue");
+        assert!(
+            out.status.success(),
+            "palisade ca issue (test client certificate): {}",
+            describe(&out)
+        );
+        let mut identity = std::fs::read(&cert).unwrap();
+        identity.extend(std::fs::read(&key).unwrap());
+        tls_client(&self.bundle(), Some(&identity))
     }
 
     pub fn pid(&self) -> u32 {
@@ -545,28 +620,38 @@ pub fn describe(o: &Output) -> String {
     )
 }
 
-/// Sends raw bytes on a fresh connection (the request must ask for
+/// Sends raw bytes on a fresh TLS connection (the request must ask for
 /// `Connection: close` or be unparseable) and returns whatever the server
-/// answered before closing. The write runs on its own thread so a server that
-/// answers early is read, not deadlocked on.
-pub fn raw_exchange(addr: SocketAddr, bytes: Vec<u8>) -> Vec<u8> {
-    let stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    let mut writer = stream.try_clone().unwrap();
+/// answered before closing. The TLS client is `openssl s_client` (an
+/// independent peer, verifying the server against its bundle); the bytes go
+/// in on their own thread so a server that answers early is read, not
+/// deadlocked on.
+pub fn raw_exchange(server: &Server, bytes: Vec<u8>) -> Vec<u8> {
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-quiet", "-verify_return_error", "-connect"])
+        .arg(server.addr.to_string())
+        .arg("-CAfile")
+        .arg(server.bundle())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl is needed (scripts/test.sh installs it)");
+    let mut writer = child.stdin.take().unwrap();
     let w = std::thread::spawn(move || {
         let _ = writer.write_all(&bytes);
         let _ = writer.flush();
     });
-    let mut reader = stream;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(_) => break,
-        }
-    }
+    let mut reader = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = reader.read_to_end(&mut out);
+        let _ = tx.send(out);
+    });
+    let out = rx.recv_timeout(DEADLINE).unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
     let _ = w.join();
     out
 }
