@@ -226,6 +226,8 @@ fn the_scan_sees_every_rendered_file_a_regression_fails_it() {
 fn health_probe_answers_for_a_live_server_and_fails_for_none() {
     let server = Server::start();
     let ok = palisade()
+        .arg("--data-dir")
+        .arg(&server.data_dir)
         .args(["health", "--url"])
         .arg(format!("{}/readyz", server.base))
         .output()
@@ -236,6 +238,8 @@ fn health_probe_answers_for_a_live_server_and_fails_for_none() {
         String::from_utf8_lossy(&ok.stderr)
     );
     let missing = palisade()
+        .arg("--data-dir")
+        .arg(&server.data_dir)
         .args(["health", "--url"])
         .arg(format!("{}/no-such-route", server.base))
         .output()

@@ -1,11 +1,17 @@
 //! `palisade health`: the container's probe. The runtime image has no shell and no curl, so the binary asks
-//! the server itself: one plain-HTTP `GET`, exit 0 on a 2xx answer, 1 otherwise. Bounded: connect, write and
-//! read each time out, and only the status line is read.
+//! the server itself: one `GET` (over TLS 1.3, verified against the server's CA bundle, when the server speaks
+//! TLS — the default — or the URL is `https://`), exit 0 on a 2xx answer, 1 otherwise. Bounded: connect,
+//! write and read each time out, and only the status line is read.
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead as _, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs as _};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, ServerName};
 
 use anyhow::Context as _;
 
@@ -13,23 +19,48 @@ use crate::config::Config;
 
 #[derive(Debug, clap::Args)]
 pub struct HealthArgs {
-    /// What to ask (plain HTTP). Default: /readyz on `server.listen`.
+    /// What to ask (`https://` or, with `ca.tls = false`, `http://`). Default: /readyz on `server.listen`.
     #[arg(long)]
     url: Option<String>,
+    /// CA bundle (PEM) the server's certificate must chain to. Default: `<data_dir>/ca-bundle.pem`, written
+    /// by `palisade serve`.
+    #[arg(long)]
+    cacert: Option<PathBuf>,
     /// Seconds for each of connect, write and read.
     #[arg(long, default_value_t = 3)]
     timeout: u64,
 }
 
-/// `http://HOST:PORT/PATH` → (`HOST:PORT`, `/PATH`).
-fn split_url(url: &str) -> anyhow::Result<(&str, &str)> {
-    let rest = url
-        .strip_prefix("http://")
-        .with_context(|| format!("`{url}`: only http:// URLs are probed"))?;
+/// `http(s)://HOST:PORT/PATH` → (TLS?, `HOST:PORT`, `/PATH`).
+fn split_url(url: &str) -> anyhow::Result<(bool, &str, &str)> {
+    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        (false, r)
+    } else {
+        anyhow::bail!("`{url}`: only https:// and http:// URLs are probed");
+    };
     Ok(match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
+        Some(i) => (tls, &rest[..i], &rest[i..]),
+        None => (tls, rest, "/"),
     })
+}
+
+/// A TLS 1.3 client trusting only the certificates in `bundle`.
+fn tls_config(bundle: &std::path::Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(bundle)
+        .with_context(|| format!("cannot read the CA bundle {}", bundle.display()))?
+    {
+        roots.add(cert.with_context(|| format!("CA bundle {}", bundle.display()))?)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
 }
 
 pub fn run(config: Config, a: HealthArgs) -> anyhow::Result<ExitCode> {
@@ -40,9 +71,30 @@ pub fn run(config: Config, a: HealthArgs) -> anyhow::Result<ExitCode> {
             .listen
             .replace("0.0.0.0:", "127.0.0.1:")
             .replace("[::]:", "[::1]:");
-        format!("http://{listen}/readyz")
+        let scheme = if crate::cli::ca::tls_enabled(&config) {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{listen}/readyz")
     });
-    let (host, path) = split_url(&url)?;
+    let (tls, host, path) = split_url(&url)?;
+    let tls = if tls {
+        let bundle = a
+            .cacert
+            .unwrap_or_else(|| config.data_dir.join("ca-bundle.pem"));
+        // The name the certificate must carry: the host without the port.
+        let name = host
+            .rsplit_once(':')
+            .map_or(host, |(h, _)| h)
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let name = ServerName::try_from(name.to_owned())
+            .with_context(|| format!("`{name}` is not a DNS name or IP address"))?;
+        Some((tls_config(&bundle)?, name))
+    } else {
+        None
+    };
     let timeout = Duration::from_secs(a.timeout.max(1));
     let addr = host
         .to_socket_addrs()
@@ -50,15 +102,23 @@ pub fn run(config: Config, a: HealthArgs) -> anyhow::Result<ExitCode> {
         .next()
         .with_context(|| format!("{host} resolves to nothing"))?;
     let status = (|| -> std::io::Result<String> {
-        let mut s = TcpStream::connect_timeout(&addr, timeout)?;
-        s.set_read_timeout(Some(timeout))?;
-        s.set_write_timeout(Some(timeout))?;
+        let tcp = TcpStream::connect_timeout(&addr, timeout)?;
+        tcp.set_read_timeout(Some(timeout))?;
+        tcp.set_write_timeout(Some(timeout))?;
+        let mut s: Box<dyn ReadWrite> = match tls {
+            Some((config, name)) => Box::new(rustls::StreamOwned::new(
+                rustls::ClientConnection::new(config, name).map_err(std::io::Error::other)?,
+                tcp,
+            )),
+            None => Box::new(tcp),
+        };
         write!(
             s,
             "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
         )?;
+        s.flush()?;
         let mut line = String::new();
-        BufReader::new(std::io::Read::take(s, 1024)).read_line(&mut line)?;
+        BufReader::new(s.take(1024)).read_line(&mut line)?;
         Ok(line)
     })();
     match status {
@@ -80,3 +140,7 @@ pub fn run(config: Config, a: HealthArgs) -> anyhow::Result<ExitCode> {
         }
     }
 }
+
+/// A plain or TLS connection.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
