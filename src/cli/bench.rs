@@ -51,6 +51,8 @@ pub enum BenchCommand {
     Scan(crate::cli::scan::BenchScanArgs),
     /// CA issuance over HTTP, side by side with OpenBao's PKI engine.
     Ca(crate::cli::ca_bench::CaBenchArgs),
+    /// Configuration scan of a generated corpus (Kubernetes, Dockerfile, Terraform), side by side with Checkov.
+    Config(crate::cli::config_bench::BenchConfigArgs),
 }
 
 /// Options of `palisade bench authz`.
@@ -86,6 +88,7 @@ pub fn run(config: Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Authz(args) => authz(config, args),
         BenchCommand::Scan(args) => crate::cli::scan::bench(config, args),
         BenchCommand::Ca(args) => crate::cli::ca_bench::run(config, args),
+        BenchCommand::Config(args) => crate::cli::config_bench::run(config, args),
     }
 }
 

@@ -373,13 +373,13 @@ pub struct BenchScanArgs {
     runs: usize,
 }
 
-struct Measured {
-    seconds: f64,
-    peak_kib: u64,
+pub(crate) struct Measured {
+    pub(crate) seconds: f64,
+    pub(crate) peak_kib: u64,
 }
 
 /// Runs a command to completion, sampling its peak resident set (VmHWM, monotonic) from /proc.
-fn measure(cmd: &mut std::process::Command) -> anyhow::Result<Measured> {
+pub(crate) fn measure(cmd: &mut std::process::Command) -> anyhow::Result<Measured> {
     let start = std::time::Instant::now();
     let mut child = cmd
         .stdin(std::process::Stdio::null())
@@ -419,12 +419,14 @@ fn measure(cmd: &mut std::process::Command) -> anyhow::Result<Measured> {
     })
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
 
-fn script_env(script: &str) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+pub(crate) fn script_env(
+    script: &str,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
     let out = std::process::Command::new("bash")
         .arg(script)
         .stdin(std::process::Stdio::null())
