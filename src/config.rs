@@ -30,6 +30,8 @@ pub struct Config {
     pub scanner: palisade_scanner::ScannerSettings,
     /// Trusted OIDC issuers and how callers map to principals (`palisade serve`).
     pub identity: palisade_identity::IdentityConfig,
+    /// Log format.
+    pub observability: crate::telemetry::ObservabilityConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +68,7 @@ impl Default for Config {
             secrets: Default::default(),
             scanner: palisade_scanner::ScannerSettings::default(),
             identity: Default::default(),
+            observability: Default::default(),
         }
     }
 }
@@ -130,6 +133,11 @@ impl Config {
                 toml::Value::String(v.clone()).try_into().with_context(|| {
                     format!("PALISADE_DECISION_LOG_ON_OVERFLOW: `{v}` is not drop or deny")
                 })?;
+        }
+        if let Some(v) = env("PALISADE_LOG_FORMAT") {
+            config.observability.log_format = toml::Value::String(v.clone())
+                .try_into()
+                .with_context(|| format!("PALISADE_LOG_FORMAT: `{v}` is not text or json"))?;
         }
         if let Some(v) = env("PALISADE_SCANNER_DB_DIR") {
             config.scanner.db_dir = Some(v.into());

@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod telemetry;
 
 /// mimalloc: the decision path allocates and frees many small objects across
 /// threads (requests on tokio workers, log records freed by the SQLite
@@ -25,6 +26,9 @@ struct Args {
     /// Data directory (embedded store, keys). Also PALISADE_DATA_DIR.
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Log lines as text or JSON (observability.log_format). Also PALISADE_LOG_FORMAT.
+    #[arg(long, global = true)]
+    log_format: Option<telemetry::LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -69,18 +73,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PALISADE_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let result = (|| {
         let mut config = config::Config::load(args.config.as_deref())?;
         if let Some(d) = args.data_dir {
             config.data_dir = d;
         }
+        if let Some(f) = args.log_format {
+            config.observability.log_format = f;
+        }
+        telemetry::init(&config.observability);
         match args.command {
             Command::Serve(a) => cli::serve::run(config, a),
             Command::Policy(c) => cli::policy::run(config, c),

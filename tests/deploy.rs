@@ -423,3 +423,35 @@ fn ci_gate_script_passes_clean_config_fails_findings_and_writes_sarif() {
     let (code, _) = gate(missing.to_str().unwrap(), &out.path().join("missing"));
     assert_eq!(code, 2, "a scan that cannot run fails the gate");
 }
+
+#[test]
+fn json_logs_are_one_json_object_per_line() {
+    let server = Server::builder()
+        .config("[observability]\nlog_format = \"json\"\n")
+        .start();
+    let logs = server.logs();
+    let stderr = logs.split_once("--- stderr\n").unwrap().1;
+    let lines: Vec<Value> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let admin = lines
+        .iter()
+        .find(|l| l["message"] == "admin API enabled (bearer token)")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(admin["level"], "INFO");
+    assert!(admin["timestamp"].as_str().unwrap().contains('T'));
+    assert!(admin["token_file"]
+        .as_str()
+        .unwrap()
+        .ends_with("admin.token"));
+    // A value that is neither text nor json is refused, by name.
+    let out = palisade()
+        .env("PALISADE_LOG_FORMAT", "xml")
+        .args(["health", "--url", "http://127.0.0.1:1/"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PALISADE_LOG_FORMAT"));
+}
