@@ -37,6 +37,10 @@ command -v npm >/dev/null || need_apt+=(npm)
 # above) checks the alert rules. The Rust machine image ships kubectl; elsewhere Debian's kubernetes-client.
 command -v kubectl >/dev/null || need_apt+=(kubernetes-client)
 # --- end deploy
+# --- PostgreSQL backend (issue 8): a throwaway server started by scripts/services/postgres.sh
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
+command -v psql >/dev/null || need_apt+=(postgresql-client)
+# --- end PostgreSQL backend
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -2,7 +2,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The store URL names a backend this build does not have.
-    #[error("unsupported store URL `{0}`: expected sqlite://PATH")]
+    #[error("unsupported store URL `{0}`: expected sqlite://PATH or postgres://HOST/DB")]
     UnsupportedUrl(String),
     /// The database could not be opened or created.
     #[error("cannot open store at `{url}`: {source}")]

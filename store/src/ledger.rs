@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::sqlite::SqliteSynchronous;
 use sqlx::{Row, SqlitePool};
 
-use crate::StoreError;
+use crate::{SingletonGuard, StoreError, StoreEvent};
 
 /// A CA certificate (root or intermediate) as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,6 +163,19 @@ pub trait CertLedger: Send + Sync + 'static {
     /// stored one; otherwise the stored number plus one (1 for the first
     /// bundle), stored with the new digest. It never decreases.
     async fn bundle_sequence(&self, digest: &str, now: &str) -> Result<u64, StoreError>;
+
+    /// Revocations made by other replicas on the same database, as they
+    /// commit; `None` when the backend has no other writers (SQLite).
+    fn events(&self) -> Option<tokio::sync::broadcast::Receiver<StoreEvent>> {
+        None
+    }
+
+    /// Waits for the lock of the singleton job `job` (CRL generation, ...):
+    /// one replica at a time runs it. Immediate with a single process.
+    async fn singleton(&self, job: &str) -> Result<SingletonGuard, StoreError> {
+        let _ = job;
+        Ok(SingletonGuard::local())
+    }
 }
 
 /// The SQLite ledger (shares the database file with [`crate::SqliteStore`]).

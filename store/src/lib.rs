@@ -18,19 +18,23 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub)]
 
+mod coordination;
 mod error;
 mod ledger;
 mod model;
+mod postgres;
 mod snapshot;
 mod sqlite;
 
 use std::sync::Arc;
 
+pub use coordination::{SingletonGuard, StoreEvent};
 pub use error::StoreError;
 pub use ledger::{
     CertCompletion, CertFilter, CertLedger, CertRecord, IssuerRecord, JoinTokenRecord, SqliteLedger,
 };
 pub use model::{ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord};
+pub use postgres::PostgresStore;
 pub use snapshot::{check_sqlite, snapshot_sqlite, sqlite_path};
 pub use sqlite::SqliteStore;
 
@@ -69,14 +73,43 @@ pub trait Store: Send + Sync + 'static {
 
     /// The most recent policy versions, newest first.
     async fn policy_versions(&self, limit: u32) -> Result<Vec<PolicyVersionRecord>, StoreError>;
+
+    /// Whether several processes (replicas) may share this store.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// Changes other replicas make to the same database, as they commit
+    /// (policy versions, revocations); `None` when the backend has no other
+    /// writers (SQLite). Events are hints: act on them by re-reading.
+    fn events(&self) -> Option<tokio::sync::broadcast::Receiver<StoreEvent>> {
+        None
+    }
+
+    /// Takes the lock of the singleton job `job` (retention, ...) without
+    /// waiting: `None` when another replica holds it. Always granted with a
+    /// single process.
+    async fn try_singleton(&self, job: &str) -> Result<Option<SingletonGuard>, StoreError> {
+        let _ = job;
+        Ok(Some(SingletonGuard::local()))
+    }
+}
+
+/// Whether `url` names a PostgreSQL database.
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// Opens the store named by `url` and brings its schema up to date.
 ///
-/// Supported: `sqlite://PATH` (created if missing) and `sqlite::memory:`.
+/// Supported: `sqlite://PATH` (created if missing), `sqlite::memory:`, and
+/// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB` (or `postgresql://`) for
+/// several replicas sharing one database.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if is_postgres(url) {
+        Ok(Arc::new(PostgresStore::open(url).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }
@@ -86,6 +119,8 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 pub async fn open_ledger(url: &str) -> Result<Arc<dyn CertLedger>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteLedger::open(url).await?))
+    } else if is_postgres(url) {
+        Ok(Arc::new(PostgresStore::open(url).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }

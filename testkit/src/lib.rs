@@ -66,3 +66,32 @@ pub fn closed_port() -> u16 {
     drop(l);
     p
 }
+
+/// A fresh, empty PostgreSQL database on the test server that
+/// `scripts/services/postgres.sh` starts (once per test process): its
+/// `postgres://` URL. Every call creates a new database, so tests never see
+/// each other's rows. Panics (fails the test) when PostgreSQL cannot start.
+pub fn postgres_database() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let env = service("postgres");
+    let admin = env
+        .get("PALISADE_PG_ADMIN_URL")
+        .expect("postgres.sh prints PALISADE_PG_ADMIN_URL");
+    let name = format!(
+        "t{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    );
+    let out = Command::new("psql")
+        .args([admin.as_str(), "-v", "ON_ERROR_STOP=1", "-qc"])
+        .arg(format!("CREATE DATABASE {name}"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run psql (apt-get install postgresql): {e}"));
+    assert!(
+        out.status.success(),
+        "cannot create test database {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (base, _) = admin.rsplit_once('/').expect("URL has a database path");
+    format!("{base}/{name}")
+}
