@@ -145,6 +145,7 @@ impl Config {
         if let Some(v) = env("PALISADE_SCANNER_DB_REPOSITORY") {
             config.scanner.db_repository = v;
         }
+        config.scanner.validate().map_err(anyhow::Error::msg)?;
         Ok(config)
     }
 

@@ -1,5 +1,5 @@
 //! `palisade scan config` and `palisade gate` from the shell: secrets never printed in full in any format,
-//! snapshots of the user-facing output, users' own checks and secret rules loaded without recompiling, and one
+//! snapshots of the user-facing output, the per-file size cap (flag and configuration key), users' own checks and secret rules loaded without recompiling, and one
 //! gate over an image and configuration together (ignore file with paths, reasons and expiry; thresholds; exit
 //! codes).
 
@@ -37,6 +37,10 @@ const LEAKED: &[&str] = &[
     "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW",
     "MHcCAQEEIFakeKeyWrittenForPalisadeTestsOnly",
     "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCFakeFakeFakeKey01",
+    "N8vq2LmxR4Kw",
+    "7d9F2kQ8zR4mX1vB6nL3pW0t",
+    "Zq8Rt2Zx9Kw4",
+    "Hd5Jf0Gc2Ae7",
 ];
 
 #[test]
@@ -341,4 +345,154 @@ fn one_gate_over_an_image_and_configuration() {
         "{}",
         describe(&out)
     );
+}
+
+/// (file name, line, id, message) of every finding in a JSON report.
+fn findings(stdout: &[u8]) -> Vec<(String, u64, String, String)> {
+    let report: serde_json::Value = serde_json::from_slice(stdout).unwrap();
+    let mut out = Vec::new();
+    for r in report["Results"].as_array().unwrap() {
+        for f in r["Misconfigurations"].as_array().into_iter().flatten() {
+            out.push((
+                f["File"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+                f["Line"].as_u64().unwrap(),
+                f["ID"].as_str().unwrap().to_string(),
+                f["Message"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_file_over_the_size_cap_is_reported_and_the_scan_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    let pad = format!("# {}\n", "x".repeat(5000));
+    // A manifest and a text file over a 4096-byte cap, each holding something a scan must not miss.
+    std::fs::write(
+        tree.join("a-big.yaml"),
+        format!("{pad}apiVersion: v1\nkind: Pod\nmetadata:\n  name: big\n  namespace: prod\nspec:\n  containers:\n    - name: big\n      image: nginx:1.27\n      securityContext:\n        privileged: true\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        tree.join("b-notes.txt"),
+        format!("{pad}GITHUB_TOKEN=ghp_R4nd0mT0k3nV4lu3F0rT3st1ngPurp0s3sAb\n"),
+    )
+    .unwrap();
+    // Small files after them in the walk: the scan goes on to them.
+    std::fs::write(
+        tree.join("c-pod.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: prod\nspec:\n  containers:\n    - name: web\n      image: nginx:1.27\n      securityContext:\n        privileged: true\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tree.join("d.env"),
+        "STRIPE_KEY=sk_live_51Hq8ZtLr4Kw9Vx2Nb5Hj7Pf3Yd\n",
+    )
+    .unwrap();
+    let scan = |extra: &[&str]| {
+        let mut args = vec!["scan", "config", "tree", "-f", "json"];
+        args.extend_from_slice(extra);
+        run_cli(dir.path(), &args)
+    };
+    let ids_in = |found: &[(String, u64, String, String)], file: &str| -> Vec<String> {
+        found
+            .iter()
+            .filter(|f| f.0 == file)
+            .map(|f| f.2.clone())
+            .collect()
+    };
+    // The default cap (8 MiB) reads everything.
+    let out = scan(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let all = findings(&out.stdout);
+    assert!(
+        ids_in(&all, "a-big.yaml").contains(&"PAL-K8S-005".to_string()),
+        "{all:#?}"
+    );
+    assert_eq!(ids_in(&all, "b-notes.txt"), ["PAL-SEC-004"], "{all:#?}");
+
+    let capped = |out: &std::process::Output| {
+        assert_eq!(out.status.code(), Some(0), "{}", describe(out));
+        let found = findings(&out.stdout);
+        // The manifest over the cap is a finding of its own, with a clear message; nothing of it was checked.
+        let big: Vec<_> = found.iter().filter(|f| f.0 == "a-big.yaml").collect();
+        assert_eq!(big.len(), 1, "{found:#?}");
+        assert_eq!((big[0].1, big[0].2.as_str()), (1, "PAL-CFG-001"));
+        assert!(
+            big[0].3.ends_with(
+                "larger than the per-file size cap (4096 bytes), not parsed or searched for secrets"
+            ),
+            "{}",
+            big[0].3
+        );
+        // The text file over the cap was not searched, and the user is told so.
+        assert!(ids_in(&found, "b-notes.txt").is_empty(), "{found:#?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(
+                "b-notes.txt: larger than the per-file size cap (4096 bytes), not searched for secrets"
+            ),
+            "{}",
+            describe(out)
+        );
+        // The scan went on.
+        assert!(
+            ids_in(&found, "c-pod.yaml").contains(&"PAL-K8S-005".to_string()),
+            "{found:#?}"
+        );
+        assert_eq!(ids_in(&found, "d.env"), ["PAL-SEC-008"], "{found:#?}");
+    };
+    capped(&scan(&["--max-file-bytes", "4096"]));
+
+    // The same cap from the configuration file; the flag overrides it.
+    let cfg = dir.path().join("palisade.toml");
+    std::fs::write(&cfg, "[scanner]\nconfig_max_file_bytes = 4096\n").unwrap();
+    capped(&scan(&["--config", s(&cfg)]));
+    let out = scan(&["--config", s(&cfg), "--max-file-bytes", "8192"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        !findings(&out.stdout).iter().any(|f| f.2 == "PAL-CFG-001"),
+        "{}",
+        describe(&out)
+    );
+
+    // The gate does not pass a file it could not check.
+    let out = run_cli(
+        dir.path(),
+        &[
+            "--config",
+            s(&cfg),
+            "gate",
+            "--config-path",
+            "tree/a-big.yaml",
+            "--fail-on",
+            "medium",
+            "-f",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let ids: Vec<String> = findings(&out.stdout).into_iter().map(|f| f.2).collect();
+    assert_eq!(ids, ["PAL-CFG-001"], "{}", describe(&out));
+
+    // A zero cap is refused, naming what to fix.
+    std::fs::write(&cfg, "[scanner]\nconfig_max_file_bytes = 0\n").unwrap();
+    let out = scan(&["--config", s(&cfg)]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("[scanner] config_max_file_bytes must be at least 1"),
+        "{}",
+        describe(&out)
+    );
+    let out = scan(&["--max-file-bytes", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
 }

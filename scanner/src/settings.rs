@@ -20,6 +20,10 @@ pub struct ScannerSettings {
     pub max_layer_bytes: u64,
     /// Largest file an analyzer reads.
     pub max_file_bytes: u64,
+    /// Largest file `scan config` (and `gate --config-path`) reads, parses and searches for secrets.
+    pub config_max_file_bytes: u64,
+    /// Largest file searched for secrets in image layers and in `scan fs` / `scan rootfs` trees.
+    pub secret_max_file_bytes: u64,
     /// Warn when the database is older than this many hours (`db status`, scans).
     pub db_max_age_hours: u64,
 }
@@ -33,6 +37,8 @@ impl Default for ScannerSettings {
             registry_plain_http: false,
             max_layer_bytes: l.max_layer_bytes,
             max_file_bytes: l.max_file_bytes,
+            config_max_file_bytes: crate::config::DEFAULT_MAX_FILE_BYTES,
+            secret_max_file_bytes: crate::secrets::DEFAULT_MAX_FILE_BYTES,
             db_max_age_hours: 48,
         }
     }
@@ -44,6 +50,26 @@ impl ScannerSettings {
         self.db_dir
             .clone()
             .unwrap_or_else(|| data_dir.join("vulndb"))
+    }
+
+    /// Checks the values: every size cap must be at least one byte.
+    pub fn validate(&self) -> Result<(), String> {
+        for (key, v) in [
+            ("max_layer_bytes", self.max_layer_bytes),
+            ("max_file_bytes", self.max_file_bytes),
+            ("config_max_file_bytes", self.config_max_file_bytes),
+            ("secret_max_file_bytes", self.secret_max_file_bytes),
+        ] {
+            if v == 0 {
+                return Err(format!("[scanner] {key} must be at least 1 (bytes)"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The built-in secret scanner under `secret_max_file_bytes`.
+    pub fn secret_scanner(&self) -> crate::secrets::SecretScanner {
+        crate::secrets::SecretScanner::builtin().with_max_file_bytes(self.secret_max_file_bytes)
     }
 
     /// Archive limits from these settings.

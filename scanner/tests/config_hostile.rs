@@ -85,7 +85,9 @@ fn each_hostile_file_is_reported_and_the_scan_goes_on() {
     );
     let at = |f: &str| errors.iter().find(|e| e.0 == f).unwrap();
     assert!(
-        at("b-huge.yaml").2.contains("larger than 65536 bytes"),
+        at("b-huge.yaml")
+            .2
+            .contains("larger than the per-file size cap (65536 bytes)"),
         "{errors:#?}"
     );
     assert_eq!(at("c-utf8.yaml").1, 4, "{errors:#?}");
@@ -108,9 +110,9 @@ fn each_hostile_file_is_reported_and_the_scan_goes_on() {
         .iter()
         .any(|f| f.file.ends_with("g-tool.bin") || f.file.ends_with("h-big.log")));
     assert!(
-        scan.warnings
-            .iter()
-            .any(|w| w.ends_with("h-big.log: larger than 2097152 bytes, not searched for secrets")),
+        scan.warnings.iter().any(|w| w.ends_with(
+            "h-big.log: larger than the per-file size cap (65536 bytes), not searched for secrets"
+        )),
         "{:?}",
         scan.warnings
     );

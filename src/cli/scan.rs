@@ -115,6 +115,10 @@ pub struct CommonArgs {
     /// Do not search the image's layers (or the tree's files) for leaked secrets.
     #[arg(long)]
     skip_secrets: bool,
+    /// Largest file searched for secrets, in bytes (default: [scanner] secret_max_file_bytes, 2 MiB); bigger
+    /// ones are skipped with a warning.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    secret_max_file_bytes: Option<u64>,
     #[command(flatten)]
     gate: GateArgs,
 }
@@ -244,8 +248,11 @@ pub fn run(config: Config, cmd: ScanCommand) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    let secrets = (!common.skip_secrets)
-        .then(|| std::sync::Arc::new(palisade_scanner::secrets::SecretScanner::builtin()));
+    let secrets = (!common.skip_secrets).then(|| {
+        let s = settings.secret_scanner();
+        let cap = common.secret_max_file_bytes.unwrap_or(s.max_file_bytes);
+        std::sync::Arc::new(s.with_max_file_bytes(cap))
+    });
     let mut report =
         palisade_scanner::scan::scan_with_secrets(&db, &target, &opts, secrets, &mut progress)?;
     for w in &report.warnings {
@@ -323,7 +330,7 @@ pub fn run_gate(config: Config, a: GateCommand) -> anyhow::Result<ExitCode> {
             platform: a.platform.clone().unwrap_or_default(),
             plain_http: a.plain_http || config.scanner.registry_plain_http,
         };
-        let secrets = std::sync::Arc::new(palisade_scanner::secrets::SecretScanner::builtin());
+        let secrets = std::sync::Arc::new(config.scanner.secret_scanner());
         for image in &a.images {
             parts.push(
                 palisade_scanner::scan::scan_with_secrets(
@@ -341,7 +348,7 @@ pub fn run_gate(config: Config, a: GateCommand) -> anyhow::Result<ExitCode> {
         let cat = crate::cli::scan_config::catalogue(&a.checks, &a.skip_check)?;
         for p in &a.config_paths {
             parts.push(crate::cli::scan_config::config_report(
-                &config, p, &cat, a.profile,
+                &config, p, &cat, a.profile, None,
             )?);
         }
     }

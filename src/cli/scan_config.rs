@@ -34,6 +34,10 @@ pub struct ScanConfigArgs {
     /// List the checks (id, severity, title, cross-references) and exit.
     #[arg(long)]
     pub list_checks: bool,
+    /// Largest file read, parsed and searched for secrets, in bytes (default: [scanner] config_max_file_bytes,
+    /// 8 MiB). A configuration file over it is a PAL-CFG-001 finding, any other file a warning; the scan goes on.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_file_bytes: Option<u64>,
     #[command(flatten)]
     pub gate: GateArgs,
 }
@@ -54,15 +58,16 @@ pub(crate) fn catalogue(checks: &[PathBuf], skip: &[String]) -> anyhow::Result<C
     Ok(Catalogue::from_rules(&custom, skip)?)
 }
 
-/// Scans one path into a report (no gate applied).
+/// Scans one path into a report (no gate applied); `max_file_bytes` overrides `[scanner] config_max_file_bytes`.
 pub(crate) fn config_report(
     config: &Config,
     path: &std::path::Path,
     cat: &Catalogue,
     profile: Profile,
+    max_file_bytes: Option<u64>,
 ) -> anyhow::Result<Report> {
     let opts = ConfigOptions {
-        max_file_bytes: config.scanner.max_file_bytes,
+        max_file_bytes: max_file_bytes.unwrap_or(config.scanner.config_max_file_bytes),
         profile,
         ..ConfigOptions::default()
     };
@@ -108,7 +113,7 @@ pub fn run(config: Config, a: ScanConfigArgs) -> anyhow::Result<ExitCode> {
         "--format cyclonedx is for package inventories; use table, json or sarif"
     );
     let cat = catalogue(&a.checks, &a.skip_check)?;
-    let mut report = config_report(&config, &a.path, &cat, a.profile)?;
+    let mut report = config_report(&config, &a.path, &cat, a.profile, a.max_file_bytes)?;
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }

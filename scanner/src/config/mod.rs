@@ -318,10 +318,14 @@ impl Catalogue {
     }
 }
 
+/// Default per-file size cap of configuration scans ([`ConfigOptions::max_file_bytes`]).
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 8 << 20;
+
 /// How to scan configuration.
 #[derive(Debug, Clone)]
 pub struct ConfigOptions {
-    /// Largest file read; bigger ones are reported and skipped.
+    /// Largest file read, parsed and searched for secrets. A configuration file over it is a `PAL-CFG-001`
+    /// finding (it was not checked), any other file a warning (not searched for secrets); the scan goes on.
     pub max_file_bytes: u64,
     /// Kubernetes Pod Security Standards profile.
     pub profile: Profile,
@@ -332,7 +336,7 @@ pub struct ConfigOptions {
 impl Default for ConfigOptions {
     fn default() -> Self {
         ConfigOptions {
-            max_file_bytes: 8 << 20,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             profile: Profile::Restricted,
             max_files: 1_000_000,
         }
@@ -444,10 +448,10 @@ impl FileScan<'_> {
 
     /// Searches a file for secrets (findings go through in-place suppression with the file's other findings).
     fn secrets(&mut self, name: &str, bytes: &[u8], found: &mut Vec<ConfigFinding>) {
-        let scanner = self.cat.secrets.clone();
-        match scanner.scan(name, "", bytes) {
+        let cap = self.opts.max_file_bytes;
+        match self.cat.secrets.scan_capped(name, "", bytes, cap) {
             Ok(f) => found.extend(f),
-            Err(s) => self.secret_skips.skipped(name, s, scanner.max_file_bytes),
+            Err(s) => self.secret_skips.skipped(name, s, cap),
         }
     }
 
@@ -581,7 +585,7 @@ pub fn scan_path(
             .map_err(|e| ScanError::Config(format!("standard input: {e}")))?;
         if buf.len() as u64 > opts.max_file_bytes {
             return Err(ScanError::Config(format!(
-                "standard input: larger than {} bytes",
+                "standard input: larger than the per-file size cap ({} bytes)",
                 opts.max_file_bytes
             )));
         }
@@ -658,7 +662,9 @@ fn scan_one(fs: &mut FileScan<'_>, path: &Path, name: &str) {
     let kind = detect_kind(name, &[]);
     if kind == FileKind::Other {
         let scanner = fs.cat.secrets.clone();
-        if let Some(bytes) = scanner.read_capped(path, name, &mut fs.secret_skips) {
+        if let Some(bytes) =
+            scanner.read_capped(path, name, fs.opts.max_file_bytes, &mut fs.secret_skips)
+        {
             fs.scan_bytes(name, &bytes);
         }
         return;
@@ -682,7 +688,10 @@ fn scan_one(fs: &mut FileScan<'_>, path: &Path, name: &str) {
             &ParseError::new(
                 1,
                 1,
-                &format!("larger than {} bytes, not parsed", fs.opts.max_file_bytes),
+                &format!(
+                    "larger than the per-file size cap ({} bytes), not parsed or searched for secrets",
+                    fs.opts.max_file_bytes
+                ),
             ),
         );
         return;

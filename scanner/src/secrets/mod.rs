@@ -10,11 +10,15 @@
 //! - Bounded: patterns are the `regex` crate's (linear time); files over [`SecretScanner::max_file_bytes`] and
 //!   binary files (a NUL byte in the first 8 KiB) are skipped and reported; paths on the allowlist (lockfiles,
 //!   checksums, vendored test data) are not read.
+//! - A parameter expansion is a reference, not a value: `${NAME}`, `$(command)` and the like are not secrets, and
+//!   neither is a name inside one (`postgres://app:${DB_PASSWORD:-dev}@db`); the literal default an expansion
+//!   falls back to is searched like any value ([`expansion`]).
 //! - A finding never carries the secret: only its first characters (at most 4, at most a fifth of it) and its
 //!   length. Findings are [`ConfigFinding`]s of [`Family::Secret`], so reports, suppressions and the gate treat
 //!   them like misconfigurations.
 
 mod cfg;
+mod expansion;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -76,7 +80,8 @@ pub struct SecretScanner {
     keyword_count: usize,
     allow_paths: RegexSet,
     allow_values: RegexSet,
-    /// Largest file searched; bigger ones are skipped with a warning.
+    /// Largest file searched in trees ([`SecretScanner::scan_tree`]) and image layers; bigger ones are skipped
+    /// with a warning. Configuration scans use their own cap (`ConfigOptions::max_file_bytes`).
     pub max_file_bytes: u64,
 }
 
@@ -250,6 +255,12 @@ impl SecretScanner {
         self.allow_paths.is_match(path.as_bytes())
     }
 
+    /// The same scanner with another size cap (bytes; see [`SecretScanner::max_file_bytes`]).
+    pub fn with_max_file_bytes(mut self, max_file_bytes: u64) -> SecretScanner {
+        self.max_file_bytes = max_file_bytes;
+        self
+    }
+
     /// Searches one file's bytes. `object` names where it is (e.g. an image layer) in findings.
     pub fn scan(
         &self,
@@ -257,10 +268,21 @@ impl SecretScanner {
         object: &str,
         bytes: &[u8],
     ) -> Result<Vec<ConfigFinding>, Skipped> {
+        self.scan_capped(file, object, bytes, self.max_file_bytes)
+    }
+
+    /// [`SecretScanner::scan`] under another size cap (configuration scans have their own).
+    pub(crate) fn scan_capped(
+        &self,
+        file: &str,
+        object: &str,
+        bytes: &[u8],
+        max_file_bytes: u64,
+    ) -> Result<Vec<ConfigFinding>, Skipped> {
         if self.path_allowed(file) {
             return Err(Skipped::Allowlisted);
         }
-        if bytes.len() as u64 > self.max_file_bytes {
+        if bytes.len() as u64 > max_file_bytes {
             return Err(Skipped::TooLarge);
         }
         if bytes[..bytes.len().min(8192)].contains(&0) {
@@ -304,10 +326,14 @@ impl SecretScanner {
             for caps in rule.regex.captures_iter(bytes) {
                 let whole = caps.get(0).expect("group 0 is always present");
                 let m = rule.secret_group.and_then(|g| caps.get(g)).unwrap_or(whole);
-                if claimed.iter().any(|&(s, e)| m.start() < e && s < m.end()) {
+                let name = rule.name_group.and_then(|g| caps.get(g));
+                let Some(m) = expansion::literal(bytes, name.map(|n| n.range()), m.range()) else {
+                    continue;
+                };
+                if claimed.iter().any(|&(s, e)| m.start < e && s < m.end) {
                     continue;
                 }
-                let secret = String::from_utf8_lossy(m.as_bytes()).into_owned();
+                let secret = String::from_utf8_lossy(&bytes[m.clone()]).into_owned();
                 if !self.accept(rule, &secret) {
                     continue;
                 }
@@ -317,16 +343,14 @@ impl SecretScanner {
                         continue;
                     }
                 }
-                let name = rule
-                    .name_group
-                    .and_then(|g| caps.get(g))
+                let name = name
                     .map(|n| String::from_utf8_lossy(n.as_bytes()).into_owned())
                     .unwrap_or_default();
-                claimed.push((m.start(), m.end()));
+                claimed.push((m.start, m.end));
                 hits.push(Hit {
                     rule: ri,
-                    start: m.start(),
-                    end: m.end(),
+                    start: m.start,
+                    end: m.end,
                     line,
                     name,
                     secret,
@@ -404,7 +428,8 @@ impl SecretScanner {
             }
             let rel = e.path().strip_prefix(root).unwrap_or(e.path());
             let name = rel.display().to_string();
-            if let Some(bytes) = self.read_capped(e.path(), &name, &mut tally) {
+            if let Some(bytes) = self.read_capped(e.path(), &name, self.max_file_bytes, &mut tally)
+            {
                 match self.scan(&name, "", &bytes) {
                     Ok(f) => findings.extend(f),
                     Err(s) => tally.skipped(&name, s, self.max_file_bytes),
@@ -414,19 +439,20 @@ impl SecretScanner {
         (findings, tally.finish())
     }
 
-    /// Reads a file unless it is allowlisted or over the size cap (then tallied).
+    /// Reads a file unless it is allowlisted or over `max_file_bytes` (then tallied).
     pub(crate) fn read_capped(
         &self,
         path: &Path,
         name: &str,
+        max_file_bytes: u64,
         tally: &mut SkipTally,
     ) -> Option<Vec<u8>> {
         if self.path_allowed(name) {
             return None;
         }
         match std::fs::metadata(path) {
-            Ok(m) if m.len() > self.max_file_bytes => {
-                tally.skipped(name, Skipped::TooLarge, self.max_file_bytes);
+            Ok(m) if m.len() > max_file_bytes => {
+                tally.skipped(name, Skipped::TooLarge, max_file_bytes);
                 return None;
             }
             Ok(_) => {}
@@ -438,7 +464,7 @@ impl SecretScanner {
         use std::io::Read as _;
         let mut buf = Vec::new();
         match std::fs::File::open(path)
-            .and_then(|f| f.take(self.max_file_bytes + 1).read_to_end(&mut buf))
+            .and_then(|f| f.take(max_file_bytes + 1).read_to_end(&mut buf))
         {
             Ok(_) => Some(buf),
             Err(e) => {
@@ -462,7 +488,7 @@ impl SkipTally {
             Skipped::Allowlisted => {}
             Skipped::Binary => self.binaries += 1,
             Skipped::TooLarge => self.warnings.push(format!(
-                "{name}: larger than {cap} bytes, not searched for secrets"
+                "{name}: larger than the per-file size cap ({cap} bytes), not searched for secrets"
             )),
         }
     }
