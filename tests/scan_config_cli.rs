@@ -496,3 +496,76 @@ fn a_file_over_the_size_cap_is_reported_and_the_scan_goes_on() {
     let out = scan(&["--max-file-bytes", "0"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
 }
+
+/// `palisade scan config - -f json` with `input` on standard input: (file, line, id) of each finding.
+fn scan_stdin(cwd: &Path, input: &str) -> Vec<(String, u64, String)> {
+    use std::io::Write as _;
+    let mut child = common::palisade()
+        .current_dir(cwd)
+        .args(["scan", "config", "-", "-f", "json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    findings(&out.stdout)
+        .into_iter()
+        .map(|(file, line, id, _)| (file, line, id))
+        .collect()
+}
+
+#[test]
+fn standard_input_is_recognised_by_content_and_gitignored_files_are_not_scanned() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = |line: u64, id: &str| ("-".to_string(), line, id.to_string());
+    assert_eq!(
+        scan_stdin(
+            dir.path(),
+            "FROM debian:latest\nRUN curl -fsSL https://get.example.com/install.sh | sh\n"
+        ),
+        [
+            f(1, "PAL-DF-001"),
+            f(1, "PAL-DF-002"),
+            f(1, "PAL-DF-012"),
+            f(2, "PAL-DF-005")
+        ]
+    );
+    assert_eq!(
+        scan_stdin(
+            dir.path(),
+            "resource \"aws_kms_key\" \"k\" {\n  enable_key_rotation = false\n}\n"
+        ),
+        [f(2, "PAL-TF-010")]
+    );
+    assert_eq!(
+        scan_stdin(
+            dir.path(),
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: prod}\nspec:\n  hostNetwork: true\n  containers: []\n"
+        )
+        .into_iter()
+        .filter(|x| x.2 == "PAL-K8S-002")
+        .collect::<Vec<_>>(),
+        [f(5, "PAL-K8S-002")]
+    );
+
+    // A tree with .gitignore-style excludes: what they name is not scanned, the rest is.
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("generated")).unwrap();
+    std::fs::write(tree.join(".gitignore"), "generated/\n*.local.env\n").unwrap();
+    let leaked = "STRIPE_KEY=sk_live_51Hq8ZtLr4Kw9Vx2Nb5Hj7Pf3Yd\n";
+    std::fs::write(tree.join("generated/app.env"), leaked).unwrap();
+    std::fs::write(tree.join("dev.local.env"), leaked).unwrap();
+    std::fs::write(tree.join("app.env"), leaked).unwrap();
+    let out = run_cli(dir.path(), &["scan", "config", "tree", "-f", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let files: Vec<String> = findings(&out.stdout).into_iter().map(|x| x.0).collect();
+    assert_eq!(files, ["app.env"], "{}", describe(&out));
+}
