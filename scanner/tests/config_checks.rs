@@ -1,7 +1,9 @@
 //! Every built-in configuration check against fixtures written for this project: each fixture marks the exact
 //! findings it must produce with `expect: ID[, ID]` comments (on the offending line, or on a comment line right
 //! above it) or, for JSON, in a `FILE.expect` file of `LINE ID` lines. A fixture without markers must produce no
-//! finding. Every check must be expected somewhere (failing fixture) and every family has a clean fixture (passing).
+//! finding. Every check must be expected somewhere (failing fixture) and passed somewhere: a `pass: ID[, ID]`
+//! marker, placed like `expect:`, names the line that configures what the check looks at the safe way, and that
+//! line has no finding of the check (passing fixture).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -13,19 +15,26 @@ fn fixtures() -> PathBuf {
 }
 
 fn expected(file: &Path) -> BTreeSet<(u32, String)> {
-    let mut out = BTreeSet::new();
     let sidecar = PathBuf::from(format!("{}.expect", file.display()));
     if let Ok(t) = std::fs::read_to_string(&sidecar) {
+        let mut out = BTreeSet::new();
         for l in t.lines().filter(|l| !l.trim().is_empty()) {
             let (n, id) = l.split_once(' ').expect("LINE ID");
             out.insert((n.parse().unwrap(), id.trim().to_string()));
         }
         return out;
     }
+    markers(file, "expect:")
+}
+
+/// (line, id) of every `tag ID[, ID]` marker in `file`: on the line itself, or on the next line that is not a
+/// comment when the marker is on a comment line.
+fn markers(file: &Path, tag: &str) -> BTreeSet<(u32, String)> {
+    let mut out = BTreeSet::new();
     let text = std::fs::read_to_string(file).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     for (i, l) in lines.iter().enumerate() {
-        let Some(pos) = l.find("expect:") else {
+        let Some(pos) = l.find(tag) else {
             continue;
         };
         let comment_only = {
@@ -42,7 +51,13 @@ fn expected(file: &Path) -> BTreeSet<(u32, String)> {
         } else {
             i + 1
         };
-        for id in l[pos + 7..].split(',') {
+        assert!(
+            lines.get(target - 1).is_some_and(|t| !t.trim().is_empty()),
+            "{}:{}: `{tag}` marks no line",
+            file.display(),
+            i + 1
+        );
+        for id in l[pos + tag.len()..].split(',') {
             out.insert((target as u32, id.trim().to_string()));
         }
     }
@@ -59,9 +74,11 @@ fn fixture_files(family: &str) -> Vec<PathBuf> {
     v
 }
 
-fn check_family(family: &str) -> BTreeSet<String> {
+/// Checks every fixture of `family`; returns the ids expected (failing) and the ids passed.
+fn check_family(family: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     let cat = Catalogue::new(&[], &[]).unwrap();
     let mut seen = BTreeSet::new();
+    let mut passed = BTreeSet::new();
     let mut clean = 0;
     let mut failures = Vec::new();
     for f in fixture_files(family) {
@@ -74,6 +91,20 @@ fn check_family(family: &str) -> BTreeSet<String> {
         let want = expected(&f);
         if want.is_empty() {
             clean += 1;
+        }
+        for (line, id) in markers(&f, "pass:") {
+            assert!(
+                cat.checks().any(|c| c.id == id),
+                "{}:{line}: pass: {id} names no check",
+                f.display()
+            );
+            if got.contains(&(line, id.clone())) || want.contains(&(line, id.clone())) {
+                failures.push(format!(
+                    "{}:{line}: {id} is marked as passing but is a finding there",
+                    f.display()
+                ));
+            }
+            passed.insert(id);
         }
         if got != want {
             failures.push(format!(
@@ -91,44 +122,47 @@ fn check_family(family: &str) -> BTreeSet<String> {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(clean >= 1, "{family}: no clean (passing) fixture");
-    seen
+    (seen, passed)
 }
 
-fn all_expected(prefix: &str, seen: &BTreeSet<String>) {
+fn all_expected(prefix: &str, (failing, passing): &(BTreeSet<String>, BTreeSet<String>)) {
     let cat = Catalogue::new(&[], &[]).unwrap();
-    let missing: Vec<&str> = cat
-        .checks()
-        .map(|c| c.id.as_str())
-        .filter(|id| id.starts_with(prefix) && !seen.contains(*id))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "checks without a failing fixture: {missing:?}"
+    let without = |marked: &BTreeSet<String>| -> Vec<String> {
+        cat.checks()
+            .map(|c| c.id.clone())
+            .filter(|id| id.starts_with(prefix) && !marked.contains(id))
+            .collect()
+    };
+    assert_eq!(
+        without(failing),
+        Vec::<String>::new(),
+        "checks without a failing fixture"
+    );
+    assert_eq!(
+        without(passing),
+        Vec::<String>::new(),
+        "checks without a passing fixture"
     );
 }
 
 #[test]
 fn kubernetes_checks_match_their_fixtures_exactly() {
-    let seen = check_family("kubernetes");
-    all_expected("PAL-K8S-", &seen);
+    all_expected("PAL-K8S-", &check_family("kubernetes"));
 }
 
 #[test]
 fn dockerfile_checks_match_their_fixtures_exactly() {
-    let seen = check_family("dockerfile");
-    all_expected("PAL-DF-", &seen);
+    all_expected("PAL-DF-", &check_family("dockerfile"));
 }
 
 #[test]
 fn terraform_checks_match_their_fixtures_exactly() {
-    let seen = check_family("terraform");
-    all_expected("PAL-TF-", &seen);
+    all_expected("PAL-TF-", &check_family("terraform"));
 }
 
 #[test]
 fn secret_rules_match_their_fixtures_exactly() {
-    let seen = check_family("secrets");
-    all_expected("PAL-SEC-", &seen);
+    all_expected("PAL-SEC-", &check_family("secrets"));
 }
 
 #[test]
