@@ -139,6 +139,12 @@ impl Config {
                 .try_into()
                 .with_context(|| format!("PALISADE_LOG_FORMAT: `{v}` is not text or json"))?;
         }
+        // The OpenTelemetry standard variable, then Palisade's own.
+        for k in ["OTEL_EXPORTER_OTLP_ENDPOINT", "PALISADE_OTLP_ENDPOINT"] {
+            if let Some(v) = env(k) {
+                config.observability.otlp_endpoint = v;
+            }
+        }
         if let Some(v) = env("PALISADE_SCANNER_DB_DIR") {
             config.scanner.db_dir = Some(v.into());
         }

@@ -81,7 +81,8 @@ fn main() -> ExitCode {
         if let Some(f) = args.log_format {
             config.observability.log_format = f;
         }
-        telemetry::init(&config.observability);
+        // Flushes buffered spans when the command returns.
+        let _telemetry = telemetry::init(&config.observability)?;
         match args.command {
             Command::Serve(a) => cli::serve::run(config, a),
             Command::Policy(c) => cli::policy::run(config, c),
@@ -89,7 +90,12 @@ fn main() -> ExitCode {
             Command::Audit(c) => cli::audit::run(config, c),
             Command::Ca(c) => cli::ca::run(config, c),
             Command::Secrets(a) => cli::secrets::run(config, a),
-            Command::Scan(c) => cli::scan::run(config, c),
+            Command::Scan(c) => {
+                let kind = c.kind();
+                let _span =
+                    tracing::info_span!("scan", otel.name = %format!("scan {kind}")).entered();
+                cli::scan::run(config, c)
+            }
             Command::Gate(a) => cli::scan::run_gate(config, a),
             Command::Db(c) => cli::db::run(config, c),
             Command::Report(a) => cli::compliance::run(config, a),

@@ -196,6 +196,19 @@ pub(crate) fn write_out(path: Option<&PathBuf>, text: &str) -> anyhow::Result<()
     }
 }
 
+impl ScanCommand {
+    /// `config`, `image`, `fs`, `rootfs` or `sbom` (the trace span's name).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ScanCommand::Config(_) => "config",
+            ScanCommand::Image { .. } => "image",
+            ScanCommand::Fs { .. } => "fs",
+            ScanCommand::Rootfs { .. } => "rootfs",
+            ScanCommand::Sbom { .. } => "sbom",
+        }
+    }
+}
+
 pub fn run(config: Config, cmd: ScanCommand) -> anyhow::Result<ExitCode> {
     let (target, common, platform) = match cmd {
         ScanCommand::Config(a) => return crate::cli::scan_config::run(config, a),

@@ -193,6 +193,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         ))
     };
     let (app, ca) = crate::cli::ca::mount(&config, app, pdp.clone()).await?;
+    // One span per request, child of the caller's traceparent; only when spans are exported.
+    let app = if crate::telemetry::tracing_enabled(&config.observability) {
+        app.layer(axum::middleware::from_fn(crate::telemetry::http_span))
+    } else {
+        app
+    };
     let tls = crate::cli::ca::tls_listener(&config, ca.as_ref()).await?;
     let ca_metrics = match &ca {
         Some(ca) => Some(crate::cli::ca_metrics::spawn(
