@@ -51,6 +51,10 @@ pub struct PolicyConfig {
     pub dir: Option<PathBuf>,
     pub watch: bool,
     pub watch_debounce_ms: u64,
+    /// With a shared store (PostgreSQL): how often a replica checks for a
+    /// policy version another replica recorded, besides being told at once
+    /// (LISTEN/NOTIFY).
+    pub sync_interval_ms: u64,
     pub on_evaluation_error: OnEvaluationError,
 }
 
@@ -92,6 +96,7 @@ impl Default for PolicyConfig {
             dir: None,
             watch: true,
             watch_debounce_ms: 250,
+            sync_interval_ms: 5_000,
             on_evaluation_error: OnEvaluationError::Deny,
         }
     }

@@ -1028,12 +1028,16 @@ impl CertificateAuthority {
             }
         }
         let _guard = self.crl_lock.lock().await;
+        // Replicas sharing the ledger regenerate one at a time, so CRL
+        // numbers follow the order of their thisUpdate times.
+        let shared = self.ledger.singleton("crl").await?;
         let mut out = Vec::new();
         let mut ordered = st.intermediates.clone();
         ordered.sort_by_key(|i| i.id != st.signer.id);
         for rec in &ordered {
             out.push(self.make_crl(rec, &st).await?);
         }
+        shared.release().await;
         *self.crls.write().unwrap_or_else(|e| e.into_inner()) = out.clone();
         Ok(out)
     }

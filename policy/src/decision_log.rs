@@ -7,6 +7,14 @@
 //! Changing, removing or reordering any record breaks the chain at that point,
 //! and [`verify`] reports the first broken record.
 //!
+//! # Several writers
+//! Replicas sharing one PostgreSQL store write one chain, not one each: the
+//! store serializes appends (a transaction-level advisory lock) and refuses
+//! a batch that does not continue the stored head. A writer that loses the
+//! race re-reads the head and chains its batch again from there, so the log
+//! stays one gapless sequence that [`verify`] checks end to end, whichever
+//! replica wrote each record. Retention runs on one replica at a time.
+//!
 //! # Retention
 //! [`prune`] deletes records older than the retention period and, in the same
 //! transaction, stores a *checkpoint*: the sequence number and hash of the last
@@ -459,10 +467,57 @@ impl Writer {
         if entries.is_empty() {
             return;
         }
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let (records, seq, prev) = self.chain(entries);
+            match self.store.append_decisions(&records).await {
+                Ok(()) => {
+                    self.metrics.log_written(records.len());
+                    self.prev_hash = prev;
+                    self.next_seq = seq;
+                    break;
+                }
+                // Another replica appended first (shared store): continue
+                // from the stored head and chain the batch again.
+                Err(StoreError::OutOfOrder { .. }) => match self.store.chain_head().await {
+                    Ok(head) => {
+                        self.next_seq = head.as_ref().map_or(1, |h| h.seq + 1);
+                        self.prev_hash = head.map_or_else(|| GENESIS_HASH.to_owned(), |h| h.hash);
+                    }
+                    Err(e) => {
+                        self.metrics.log_write_error();
+                        tracing::error!(error = %e, "cannot read the decision log head; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                },
+                Err(e) => {
+                    // A commit whose acknowledgement was lost: the head is ours.
+                    if let Ok(Some(head)) = self.store.chain_head().await {
+                        if head.seq == seq - 1 && head.hash == prev {
+                            self.metrics.log_written(records.len());
+                            self.prev_hash = prev;
+                            self.next_seq = seq;
+                            break;
+                        }
+                    }
+                    self.metrics.log_write_error();
+                    tracing::error!(error = %e, records = records.len(), "decision log write failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        entries.clear();
+    }
+
+    /// Chains `entries` onto the head this writer knows; returns the
+    /// records, the next sequence number and the last hash.
+    fn chain(&self, entries: &[DecisionEntry]) -> (Vec<ChainedRecord>, i64, String) {
         let mut records = Vec::with_capacity(entries.len());
         let mut prev = self.prev_hash.clone();
         let mut seq = self.next_seq;
-        for entry in entries.drain(..) {
+        for entry in entries {
             let time = OffsetDateTime::from(entry.time)
                 .format(TIME_FORMAT)
                 .unwrap_or_default();
@@ -477,27 +532,7 @@ impl Writer {
             });
             seq += 1;
         }
-        let mut backoff = Duration::from_millis(50);
-        loop {
-            match self.store.append_decisions(&records).await {
-                Ok(()) => break,
-                Err(e) => {
-                    // A commit whose acknowledgement was lost: the head is ours.
-                    if let Ok(Some(head)) = self.store.chain_head().await {
-                        if head.seq == seq - 1 && head.hash == prev {
-                            break;
-                        }
-                    }
-                    self.metrics.log_write_error();
-                    tracing::error!(error = %e, records = records.len(), "decision log write failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
-        self.metrics.log_written(records.len());
-        self.prev_hash = prev;
-        self.next_seq = seq;
+        (records, seq, prev)
     }
 }
 
@@ -506,7 +541,12 @@ impl Writer {
     /// inside `context` and `attributes` — serializes a borrowed struct
     /// directly; masks on other fields go through a `Value`. Both give the
     /// same text for the same entry.
-    fn stored_text(&self, seq: i64, time: &str, mut entry: DecisionEntry) -> String {
+    fn stored_text(&self, seq: i64, time: &str, entry: &DecisionEntry) -> String {
+        if self.mask_fields.is_empty() {
+            return serde_json::to_string(&StoredRecord::of(seq, time, entry))
+                .expect("a record of strings and JSON values serializes");
+        }
+        let mut entry = entry.clone();
         let mask = |v: &Value| self.keys.mask(self.mask_mode, v);
         if !self.mask_fields.iter().all(|p| {
             matches!(

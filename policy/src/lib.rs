@@ -81,7 +81,7 @@ pub use pdp::{
     BadRequest, CedarBatchRequest, CedarDiagnostics, CedarRequest, CedarResponse, DecisionLimits,
     DecisionPoint, SearchResponse,
 };
-pub use policy_store::{PolicyStore, PolicyUpdate, WatchHandle};
+pub use policy_store::{FollowHandle, PolicyStore, PolicyUpdate, WatchHandle};
 pub use principal::{
     Authentication, TokenAuthenticator, TokenCedarRequest, TokenEvaluationRequest, Unauthenticated,
     VerifiedPrincipal,

@@ -7,13 +7,24 @@
 //! update is refused with its diagnostics and the old version keeps serving.
 //! Changes are serialized, and every activated version is recorded in the
 //! store's policy history.
+//!
+//! # Several replicas
+//! On a shared store (PostgreSQL) the history is also how replicas agree:
+//! the newest recorded version is the one every replica serves.
+//! [`PolicyStore::follow`] adopts a version another replica recorded at once
+//! when the store announces it (`LISTEN`/`NOTIFY`) and, as a fallback, at a
+//! fixed interval. At startup a replica whose directory bundle is the one
+//! last loaded from a directory joins the newest version instead of
+//! recording its own, so a restart does not undo an admin-API change made
+//! through another replica; a different directory bundle (a new deploy) is
+//! recorded and becomes the newest for everyone.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use palisade_store::{PolicyVersionRecord, Store};
+use palisade_store::{PolicyVersionRecord, Store, StoreEvent};
 use time::format_description::well_known::Rfc3339;
 
 use crate::bundle::{PolicyBundle, SourceFile};
@@ -73,7 +84,11 @@ impl PolicyStore {
         .await
         .map_err(|e| PolicyError::Config(format!("policy compile task failed: {e}")))??;
         let this = Self::serve(version, Some(dir.to_path_buf()), store, metrics, on_error);
-        this.record(&this.current(), "startup").await?;
+        if this.store.is_shared() {
+            this.join_shared().await?;
+        } else {
+            this.record(&this.current(), "startup").await?;
+        }
         Ok(this)
     }
 
@@ -204,6 +219,103 @@ impl PolicyStore {
         Ok(())
     }
 
+    /// Startup on a shared store: see the module documentation.
+    async fn join_shared(&self) -> Result<(), PolicyError> {
+        /// Sources of versions loaded from a policy directory.
+        const FROM_DIRECTORY: &[&str] = &["startup", "file-change", "sighup"];
+        let history = self.store.policy_versions(100).await?;
+        let mine = self.current();
+        let Some(newest) = history.first() else {
+            return self.record(&mine, "startup").await;
+        };
+        if newest.etag == mine.etag() {
+            return Ok(());
+        }
+        let last_from_directory = history
+            .iter()
+            .find(|v| FROM_DIRECTORY.contains(&v.source.as_str()));
+        if last_from_directory.is_some_and(|v| v.etag == mine.etag()) {
+            self.adopt(newest).await
+        } else {
+            self.record(&mine, "startup").await
+        }
+    }
+
+    /// Serves a version recorded in the store (by another replica) without
+    /// recording it again.
+    async fn adopt(&self, record: &PolicyVersionRecord) -> Result<(), PolicyError> {
+        let bundle: PolicyBundle = serde_json::from_str(&record.bundle).map_err(|e| {
+            PolicyError::Config(format!(
+                "stored policy version {} is not a bundle: {e}",
+                record.etag
+            ))
+        })?;
+        let on_error = self.on_error;
+        let compiled =
+            tokio::task::spawn_blocking(move || PolicyVersion::compile(bundle, on_error))
+                .await
+                .map_err(|e| PolicyError::Config(format!("policy compile task failed: {e}")))?;
+        let version = match compiled {
+            Ok(v) => Arc::new(v),
+            Err(e) => {
+                self.metrics.reload(false);
+                tracing::warn!(etag = %record.etag, error = %e, "stored policy version refused; previous version keeps serving");
+                return Err(e);
+            }
+        };
+        self.current.store(version.clone());
+        self.metrics.reload(true);
+        self.metrics.observe_version(&version);
+        tracing::info!(
+            etag = version.etag(),
+            source = %record.source,
+            "policy version adopted from the shared store"
+        );
+        Ok(())
+    }
+
+    /// Serves the newest version in the store's history if it is not the one
+    /// being served (another replica recorded it). Returns whether it changed.
+    pub async fn follow_store(&self) -> Result<bool, PolicyError> {
+        let _serial = self.change.lock().await;
+        let Some(newest) = self.store.policy_versions(1).await?.into_iter().next() else {
+            return Ok(false);
+        };
+        if newest.etag == self.current().etag() {
+            return Ok(false);
+        }
+        self.adopt(&newest).await?;
+        Ok(true)
+    }
+
+    /// Follows the versions other replicas record: at once when the store
+    /// announces one, and every `interval` in any case (a missed
+    /// notification costs at most one interval). Runs until the handle is
+    /// dropped.
+    pub fn follow(self: &Arc<Self>, interval: Duration) -> FollowHandle {
+        let mut events = self.store.events();
+        let weak = Arc::downgrade(self);
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval.max(Duration::from_millis(10)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    event = next_event(&mut events) => {
+                        if event == Some(StoreEvent::Revocation) {
+                            continue;
+                        }
+                    }
+                }
+                let Some(store) = weak.upgrade() else { return };
+                if let Err(e) = store.follow_store().await {
+                    tracing::warn!(error = %e, "cannot follow the shared policy history");
+                }
+            }
+        });
+        FollowHandle { task }
+    }
+
     /// Watches the policy directory and reloads after changes settle
     /// (`debounce` without further events). Runs until the store is dropped.
     pub fn watch(self: &Arc<Self>, debounce: Duration) -> Result<WatchHandle, PolicyError> {
@@ -246,6 +358,37 @@ impl PolicyStore {
             _watcher: watcher,
             task,
         })
+    }
+}
+
+/// The next store event; `None` for a lagging receiver (events were
+/// dropped: re-check). Never resolves without a source of events.
+async fn next_event(
+    events: &mut Option<tokio::sync::broadcast::Receiver<StoreEvent>>,
+) -> Option<StoreEvent> {
+    use tokio::sync::broadcast::error::RecvError;
+    let Some(rx) = events else {
+        return std::future::pending().await;
+    };
+    match rx.recv().await {
+        Ok(e) => Some(e),
+        Err(RecvError::Lagged(_)) => None,
+        Err(RecvError::Closed) => {
+            *events = None;
+            None
+        }
+    }
+}
+
+/// Keeps [`PolicyStore::follow`] running; dropping it stops following.
+#[derive(Debug)]
+pub struct FollowHandle {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FollowHandle {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

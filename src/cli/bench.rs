@@ -53,6 +53,8 @@ pub enum BenchCommand {
     Ca(crate::cli::ca_bench::CaBenchArgs),
     /// Configuration scan of a generated corpus (Kubernetes, Dockerfile, Terraform), side by side with Checkov.
     Config(crate::cli::config_bench::BenchConfigArgs),
+    /// Decisions and issuance with 2 replicas against 1 on PostgreSQL, and PostgreSQL against SQLite.
+    Store(crate::cli::store_bench::StoreBenchArgs),
 }
 
 /// Options of `palisade bench authz`.
@@ -89,6 +91,7 @@ pub fn run(config: Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Scan(args) => crate::cli::scan::bench(config, args),
         BenchCommand::Ca(args) => crate::cli::ca_bench::run(config, args),
         BenchCommand::Config(args) => crate::cli::config_bench::run(config, args),
+        BenchCommand::Store(args) => crate::cli::store_bench::run(config, args),
     }
 }
 

@@ -28,21 +28,26 @@ pub struct CaBenchArgs {
     no_peer: bool,
 }
 
-struct Target {
-    name: &'static str,
-    url: String,
-    headers: Vec<(String, String)>,
-    bodies: Vec<String>,
+/// A load: POST one of `bodies` (in turn) with `headers`; client `w` of a
+/// measurement sends to `urls[w % urls.len()]` (several servers share the
+/// load round-robin).
+pub(crate) struct Target {
+    pub(crate) name: &'static str,
+    pub(crate) urls: Vec<String>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) bodies: Vec<String>,
 }
 
-struct Figures {
-    per_sec: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    count: usize,
+/// Throughput and latency of one measurement.
+pub(crate) struct Figures {
+    pub(crate) per_sec: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) count: usize,
 }
 
-fn csrs(n: usize) -> anyhow::Result<Vec<String>> {
+/// `n` P-256 CSRs made by OpenSSL.
+pub(crate) fn csrs(n: usize) -> anyhow::Result<Vec<String>> {
     (0..n)
         .map(|_| {
             let out = Command::new("openssl")
@@ -67,7 +72,8 @@ fn csrs(n: usize) -> anyhow::Result<Vec<String>> {
         .collect()
 }
 
-fn repo_script(name: &str) -> PathBuf {
+/// A service starter of `scripts/services/`.
+pub(crate) fn repo_script(name: &str) -> PathBuf {
     let here = PathBuf::from("scripts/services").join(name);
     if here.exists() {
         return here;
@@ -77,7 +83,7 @@ fn repo_script(name: &str) -> PathBuf {
         .join(name)
 }
 
-async fn measure(
+pub(crate) async fn measure(
     target: &Target,
     concurrency: usize,
     duration: Duration,
@@ -87,7 +93,7 @@ async fn measure(
         .build_http();
     let deadline = Instant::now() + duration;
     let target = Arc::new((
-        target.url.clone(),
+        target.urls.clone(),
         target.headers.clone(),
         target.bodies.clone(),
     ));
@@ -99,7 +105,8 @@ async fn measure(
             let mut lat = Vec::new();
             let mut i = w;
             while Instant::now() < deadline {
-                let (url, headers, bodies) = &*target;
+                let (urls, headers, bodies) = &*target;
+                let url = &urls[w % urls.len()];
                 let mut req =
                     hyper::Request::post(url.as_str()).header("content-type", "application/json");
                 for (k, v) in headers {
@@ -200,7 +207,7 @@ pub fn run(_config: Config, args: CaBenchArgs) -> anyhow::Result<ExitCode> {
     };
     let mut targets = vec![Target {
         name: "palisade",
-        url: format!("http://{addr}/ca/v1/issue"),
+        urls: vec![format!("http://{addr}/ca/v1/issue")],
         headers: vec![("authorization".into(), format!("Bearer {admin_token}"))],
         bodies: bodies(
             &|i, c| serde_json::json!({"csr": c, "spiffe_id": format!("spiffe://example.org/bench/{i}")}),
@@ -224,7 +231,7 @@ pub fn run(_config: Config, args: CaBenchArgs) -> anyhow::Result<ExitCode> {
         peer_pid = env.get("OPENBAO_PID").cloned();
         targets.push(Target {
             name: "openbao",
-            url: format!("{}/v1/pki/sign/bench", env["OPENBAO_ADDR"]),
+            urls: vec![format!("{}/v1/pki/sign/bench", env["OPENBAO_ADDR"])],
             headers: vec![("x-vault-token".into(), env["OPENBAO_TOKEN"].clone())],
             bodies: bodies(&|i, c| {
                 serde_json::json!({"csr": c, "uri_sans": format!("spiffe://example.org/bench/{i}"), "ttl": "1h"})

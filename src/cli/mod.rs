@@ -15,3 +15,4 @@ pub mod scan;
 pub mod scan_config;
 pub mod secrets;
 pub mod serve;
+pub mod store_bench;

@@ -207,6 +207,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         )?),
         None => None,
     };
+    // Several replicas on one database: serve what the others record.
+    let _follow = store
+        .is_shared()
+        .then(|| policies.follow(Duration::from_millis(config.policy.sync_interval_ms)));
+    let _revocations = ca.as_ref().and_then(|ca| follow_revocations(ca.clone()));
     let _watch = if config.policy.watch {
         Some(policies.watch(Duration::from_millis(config.policy.watch_debounce_ms))?)
     } else {
@@ -232,7 +237,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             );
             loop {
                 tick.tick().await;
-                match decision_log::prune(store.as_ref(), &keys, keep).await {
+                // One replica at a time; the others skip this round.
+                let guard = match store.try_singleton("decision-log-retention").await {
+                    Ok(Some(guard)) => guard,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::error!(error = %e, "decision log retention cannot take its lock");
+                        continue;
+                    }
+                };
+                let pruned = decision_log::prune(store.as_ref(), &keys, keep).await;
+                guard.release().await;
+                match pruned {
                     Ok(Some((cp, n))) => tracing::info!(
                         deleted = n,
                         checkpoint_seq = cp.seq,
@@ -291,6 +307,34 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     log.shutdown().await;
     tracing::info!("decision log flushed; bye");
     Ok(())
+}
+
+/// Applies revocations made through other replicas as soon as the shared
+/// ledger announces them (the TLS listener also polls every few seconds).
+fn follow_revocations(ca: Arc<palisade_ca::CertificateAuthority>) -> Option<AbortOnDrop> {
+    let mut events = ca.ledger().events()?;
+    Some(AbortOnDrop(tokio::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match events.recv().await {
+                Ok(palisade_store::StoreEvent::PolicyVersion) => continue,
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+            if let Err(e) = ca.refresh_revocations().await {
+                tracing::warn!(error = %e, "cannot refresh revocations");
+            }
+        }
+    })))
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn shutdown_signal() {
