@@ -34,32 +34,6 @@ fn cli_with(data_dir: &Path, config: Option<&Path>, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// A P-256 key and a CSR for `spiffe_id`, made by OpenSSL (an independent
-/// peer); returns the CSR (PEM).
-fn openssl_csr(dir: &Path, name: &str, spiffe_id: &str) -> String {
-    let key = dir.join(format!("{name}.key"));
-    let csr = dir.join(format!("{name}.csr"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-subj", "/O=palisade-test", "-addext"])
-        .arg(format!("subjectAltName=URI:{spiffe_id}"))
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&csr)
-        .output()
-        .expect("openssl is installed");
-    assert!(out.status.success(), "openssl req: {}", describe(&out));
-    std::fs::read_to_string(csr).unwrap()
-}
-
 /// A server with the CA routes, on a freshly initialized CA.
 pub fn ca_server(config: &str) -> Server {
     Server::builder()

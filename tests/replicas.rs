@@ -147,36 +147,15 @@ fn a_policy_change_through_one_replica_is_served_by_all_and_the_log_is_one_chain
     assert!(!alice_reads_roadmap(&replicas[0]));
 }
 
-/// A P-256 CSR for `spiffe_id`, made by OpenSSL.
-fn openssl_csr(dir: &Path, spiffe_id: &str) -> String {
-    let key = dir.join("load.key");
-    let csr = dir.join("load.csr");
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-subj", "/O=palisade-test", "-addext"])
-        .arg(format!("subjectAltName=URI:{spiffe_id}"))
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&csr)
-        .output()
-        .expect("openssl is installed");
-    assert!(out.status.success(), "openssl req: {}", describe(&out));
-    std::fs::read_to_string(csr).unwrap()
-}
-
 #[test]
 fn killing_a_replica_mid_load_loses_nothing_acknowledged() {
     let d = Deployment::new("");
     let mut replicas: Vec<Server> = (0..3).map(|_| d.replica()).collect();
-    let csr = openssl_csr(d.dir.path(), &format!("spiffe://{TRUST_DOMAIN}/web"));
+    let csr = openssl_csr(
+        d.dir.path(),
+        "load",
+        &format!("spiffe://{TRUST_DOMAIN}/web"),
+    );
     // Every serial acknowledged, in order (a collision would repeat one).
     let acknowledged = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));

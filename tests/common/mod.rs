@@ -655,3 +655,29 @@ pub fn raw_exchange(server: &Server, bytes: Vec<u8>) -> Vec<u8> {
     let _ = w.join();
     out
 }
+
+/// A P-256 key and a CSR for `spiffe_id`, made by OpenSSL (an independent
+/// peer); returns the CSR (PEM).
+pub fn openssl_csr(dir: &Path, name: &str, spiffe_id: &str) -> String {
+    let key = dir.join(format!("{name}.key"));
+    let csr = dir.join(format!("{name}.csr"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-subj", "/O=palisade-test", "-addext"])
+        .arg(format!("subjectAltName=URI:{spiffe_id}"))
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&csr)
+        .output()
+        .expect("openssl is installed");
+    assert!(out.status.success(), "openssl req: {}", describe(&out));
+    std::fs::read_to_string(csr).unwrap()
+}
