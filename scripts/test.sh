@@ -41,6 +41,10 @@ command -v kubectl >/dev/null || need_apt+=(kubernetes-client)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 command -v psql >/dev/null || need_apt+=(postgresql-client)
 # --- end PostgreSQL backend
+# --- compliance (issue 6): headless Chromium renders the HTML report; compliance-trestle
+# (PyPI) validates OSCAL, installed on first use by scripts/services/trestle.sh.
+command -v chromium >/dev/null || need_apt+=(chromium)
+# --- end compliance
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

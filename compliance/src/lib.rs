@@ -26,8 +26,8 @@
 //!
 //! - **Exports** ([`export::render`]): JSON (native, complete), CSV
 //!   (formula-injection guarded), Markdown, self-contained HTML with inline
-//!   SVG charts, OSCAL 1.1 assessment results; byte-identical for the same
-//!   evidence and clock.
+//!   SVG charts, OSCAL 1.2 assessment results (valid by NIST's schema);
+//!   byte-identical for the same evidence and clock.
 //! - **Signed evidence bundles** ([`bundle`]): RFC 8785 canonical JSON
 //!   ([`jcs`]), hashed per control, check and evidence piece, in a DSSE
 //!   envelope signed with the platform key; [`bundle::verify`] names what

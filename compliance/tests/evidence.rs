@@ -224,6 +224,36 @@ async fn tampering_fails_the_controls_that_rely_on_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collecting_evidence_changes_nothing_in_the_ca() {
+    let env = common::populated().await;
+    let before = env.ledger.latest_crls().await.unwrap();
+    let issuers = env.ledger.issuers().await.unwrap();
+    assert_eq!(before.len(), 1, "the revocation signed one CRL");
+    let now = OffsetDateTime::now_utc();
+    let first = env.collect(now).await;
+    let second = env.collect(now).await;
+    // No CRL was signed, no CRL number taken, no issuer touched.
+    assert_eq!(env.ledger.latest_crls().await.unwrap(), before);
+    assert_eq!(env.ledger.issuers().await.unwrap(), issuers);
+    assert_eq!(first, second, "the same evidence both times");
+    let crl = &first.iter().find(|e| e.id == "ca.crl").unwrap().content;
+    assert_eq!(crl["number"], before[0].number);
+    assert_eq!(crl["this_update"], before[0].created_at.as_str());
+    // nextUpdate is thisUpdate plus the configured CRL lifetime.
+    let this = OffsetDateTime::parse(
+        &before[0].created_at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let next = OffsetDateTime::parse(
+        crl["next_update"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(next - this, Duration::hours(24));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_ca_or_store_data_nothing_passes_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("p.db").display());
@@ -231,8 +261,7 @@ async fn without_a_ca_or_store_data_nothing_passes_by_default() {
     let sources = palisade_compliance::Sources {
         store: store.as_ref(),
         ledger: None,
-        ca: None,
-        ca_error: Some("not initialised".into()),
+        ca_config: Default::default(),
         public_key: vec![0; 32],
         scans_dir: dir.path().join("scans"),
         runtime: palisade_compliance::RuntimeFacts {

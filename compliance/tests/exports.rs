@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use palisade_compliance::export::{render, Format};
+use palisade_compliance::export::{render, Format, OSCAL_VERSION};
 use palisade_compliance::{assess, bundle, history, Attestations, Catalog, Report, Status};
 use serde_json::Value;
 use time::macros::datetime;
@@ -111,7 +111,7 @@ async fn oscal_has_no_dangling_references() {
     for r in &rs {
         let doc: Value = serde_json::from_str(&render(r, Format::Oscal).unwrap()).unwrap();
         let ar = &doc["assessment-results"];
-        assert_eq!(ar["metadata"]["oscal-version"], "1.1.2");
+        assert_eq!(ar["metadata"]["oscal-version"], OSCAL_VERSION);
         let (mut defined, mut refs) = (BTreeSet::new(), Vec::new());
         collect_uuids(&doc, &mut defined, &mut refs);
         for u in &defined {
@@ -143,6 +143,82 @@ async fn oscal_has_no_dangling_references() {
         let resources = ar["back-matter"]["resources"].as_array().unwrap();
         assert_eq!(resources.len(), r.evidence.len() + 1);
     }
+}
+
+/// NIST's published JSON schema of the OSCAL release written (provenance in
+/// compliance/schemas/README.md).
+const AR_SCHEMA: &str = include_str!("../schemas/oscal_assessment-results_schema.json");
+
+/// Where `doc` breaks NIST's schema: one line per error, empty when valid.
+fn schema_errors(doc: &Value) -> Vec<String> {
+    let schema: Value = serde_json::from_str(AR_SCHEMA).unwrap();
+    let validator = jsonschema::draft7::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("NIST's schema compiles");
+    validator
+        .iter_errors(doc)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
+}
+
+/// Runs compliance-trestle's validator on `doc`: (exit success, output).
+fn trestle_validate(doc: &Value, dir: &std::path::Path) -> (bool, String) {
+    let env = palisade_testkit::service("trestle");
+    let file = dir.join("assessment-results.json");
+    std::fs::write(&file, serde_json::to_string_pretty(doc).unwrap()).unwrap();
+    let out = std::process::Command::new(format!("{}/trestle", env["TRESTLE_BIN"]))
+        .args(["partial-object-validate", "-e", "assessment-results", "-f"])
+        .arg(&file)
+        .current_dir(dir)
+        .output()
+        .expect("trestle runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oscal_validates_with_nists_schema_and_trestle() {
+    let (env, rs) = reports().await;
+    let schema: Value = serde_json::from_str(AR_SCHEMA).unwrap();
+    assert_eq!(
+        schema["$id"],
+        format!("http://csrc.nist.gov/ns/oscal/{OSCAL_VERSION}/oscal-ar-schema.json"),
+        "the vendored schema is the release written"
+    );
+    let mut first = None;
+    for r in &rs {
+        let doc: Value = serde_json::from_str(&render(r, Format::Oscal).unwrap()).unwrap();
+        let errors = schema_errors(&doc);
+        assert!(errors.is_empty(), "{}: {errors:#?}", r.framework.id);
+        let (ok, out) = trestle_validate(&doc, env.data());
+        assert!(ok, "{}: trestle rejects it:\n{out}", r.framework.id);
+        first.get_or_insert(doc);
+    }
+    // Both validators do reject a broken document.
+    let mut broken = first.unwrap();
+    let ar = &mut broken["assessment-results"];
+    ar["results"][0]["findings"][0]["target"]["status"]["state"] = "passed".into();
+    ar["uuid"] = "not-a-uuid".into();
+    let errors = schema_errors(&broken);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("/assessment-results/uuid")),
+        "{errors:#?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.contains("/target/status/state")),
+        "{errors:#?}"
+    );
+    let (ok, out) = trestle_validate(&broken, env.data());
+    assert!(!ok, "trestle accepted a broken document:\n{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,5 +295,141 @@ async fn history_keeps_reports_and_diffs_statuses() {
     assert_eq!(
         (d[0].before, d[0].after),
         (Some(Status::Fail), Some(Status::Waived))
+    );
+}
+
+/// What headless Chromium made of a page: the DOM after rendering, the
+/// URLs the page itself requested (Chromium's own background requests are
+/// not the page's), and a screenshot.
+struct Rendered {
+    dom: String,
+    page_requests: Vec<String>,
+    screenshot: Vec<u8>,
+}
+
+/// Renders `page` in headless Chromium (Debian `chromium`, installed by
+/// scripts/test.sh): once dumping the DOM with a network log, once taking a
+/// screenshot.
+fn chromium(page: &std::path::Path) -> Rendered {
+    let dir = page.parent().unwrap();
+    let netlog = dir.join("netlog.json");
+    let png = dir.join("screenshot.png");
+    let run = |extra: &[String]| {
+        let out = std::process::Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--window-size=1280,1600",
+            ])
+            .arg(format!(
+                "--user-data-dir={}",
+                dir.join("chromium-profile").display()
+            ))
+            .args(extra)
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .expect("headless Chromium is needed (Debian package `chromium`; scripts/test.sh installs it)");
+        assert!(
+            out.status.success(),
+            "chromium failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    let out = run(&[
+        format!("--log-net-log={}", netlog.display()),
+        "--dump-dom".into(),
+    ]);
+    let log: Value = serde_json::from_slice(&std::fs::read(&netlog).unwrap()).unwrap();
+    let start_job = &log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"];
+    // Requests of the page: their network isolation key is the page's
+    // (file://); the browser's own have none.
+    let page_requests = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| &e["type"] == start_job)
+        .filter(|e| {
+            e["params"]["network_isolation_key"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("file://"))
+        })
+        .filter_map(|e| e["params"]["url"].as_str())
+        .filter(|u| !u.starts_with("file:") && !u.starts_with("data:"))
+        .map(str::to_owned)
+        .collect();
+    run(&[format!("--screenshot={}", png.display())]);
+    Rendered {
+        dom: String::from_utf8(out.stdout).unwrap(),
+        page_requests,
+        screenshot: std::fs::read(&png).unwrap(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_html_report_renders_in_chromium_without_external_requests() {
+    let (env, rs) = reports().await;
+    let r = rs
+        .iter()
+        .find(|r| r.evidence.iter().any(|e| e.id.contains("<script>")))
+        .expect("a report citing the hostile scan");
+    let dir = env.data().join("html");
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("report.html");
+    std::fs::write(&page, render(r, Format::Html).unwrap()).unwrap();
+    let shown = chromium(&page);
+    let dom = &shown.dom;
+
+    // The summary: every status with its count, and the total.
+    let summary = &dom[dom.find("<section id=\"summary\">").expect("summary shown")..];
+    let summary = &summary[..summary.find("</section>").unwrap()];
+    for s in Status::ALL {
+        assert!(
+            summary.contains(&format!("{}: <b>{}</b>", s.as_str(), r.summary.get(s))),
+            "{s:?} missing from {summary}"
+        );
+    }
+    assert!(summary.contains(&format!("{} controls.", r.summary.total)));
+    // The charts: one bar for all controls and one per family, drawn with
+    // a rectangle per status present.
+    assert_eq!(dom.matches("<svg").count(), 1 + r.families.len());
+    let drawn: usize = std::iter::once(&r.summary)
+        .chain(r.families.iter().map(|f| &f.summary))
+        .map(|s| Status::ALL.iter().filter(|st| s.get(**st) > 0).count())
+        .sum();
+    assert_eq!(dom.matches("<rect").count(), drawn);
+    // Hostile evidence stayed text.
+    assert!(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!dom.contains("<script"));
+    // Nothing fetched: no request left the page, and nothing in the DOM
+    // points outside it.
+    assert_eq!(shown.page_requests, Vec::<String>::new());
+    for attr in [
+        "src=\"http",
+        "href=\"http",
+        "url(http",
+        "src=\"//",
+        "href=\"//",
+    ] {
+        assert!(!dom.contains(attr), "{attr} in the rendered report");
+    }
+    assert!(dom.contains("Content-Security-Policy\" content=\"default-src 'none'"));
+    assert!(shown.screenshot.starts_with(b"\x89PNG\r\n\x1a\n"));
+
+    // The same check does see a page that fetches something.
+    let leaky = dir.join("leaky.html");
+    std::fs::write(
+        &leaky,
+        "<!DOCTYPE html><html><body><img src=\"http://127.0.0.1:9/pixel.png\"></body></html>",
+    )
+    .unwrap();
+    assert_eq!(
+        chromium(&leaky).page_requests,
+        ["http://127.0.0.1:9/pixel.png"]
     );
 }

@@ -49,6 +49,28 @@ impl AdminAuth {
         Self::Token(Zeroizing::new(Sha256::digest(token.as_bytes()).into()))
     }
 
+    /// Lets a request through when it carries the admin token; otherwise the
+    /// response to send: 404 when the admin API is disabled, 401 with
+    /// `WWW-Authenticate: Bearer` when the token is missing or wrong. Routes
+    /// mounted outside this router (compliance reports) guard with it too.
+    pub fn authorize(&self, headers: &HeaderMap) -> Result<(), Response> {
+        match self {
+            AdminAuth::Disabled => Err(error_response(
+                StatusCode::NOT_FOUND,
+                "the admin API is disabled",
+            )),
+            auth if auth.allows(headers) => Ok(()),
+            _ => Err((
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))],
+                axum::Json(
+                    json!({ "error": { "status": 401, "message": "admin token required" } }),
+                ),
+            )
+                .into_response()),
+        }
+    }
+
     fn allows(&self, headers: &HeaderMap) -> bool {
         let Self::Token(expected) = self else {
             return false;
@@ -389,19 +411,7 @@ async fn openapi() -> Response {
 }
 
 fn admin_check(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
-    match &s.admin {
-        AdminAuth::Disabled => Err(error_response(
-            StatusCode::NOT_FOUND,
-            "the admin API is disabled",
-        )),
-        auth if auth.allows(headers) => Ok(()),
-        _ => Err((
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))],
-            axum::Json(json!({ "error": { "status": 401, "message": "admin token required" } })),
-        )
-            .into_response()),
-    }
+    s.admin.authorize(headers)
 }
 
 fn version_summary(v: &crate::version::PolicyVersion) -> Value {

@@ -55,6 +55,8 @@ pub enum BenchCommand {
     Config(crate::cli::config_bench::BenchConfigArgs),
     /// Decisions and issuance with 2 replicas against 1 on PostgreSQL, and PostgreSQL against SQLite.
     Store(crate::cli::store_bench::StoreBenchArgs),
+    /// Compliance reports: every export of the three frameworks for 1k-100k findings.
+    Compliance(crate::cli::compliance_bench::ComplianceBenchArgs),
 }
 
 /// Options of `palisade bench authz`.
@@ -92,6 +94,7 @@ pub fn run(config: Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Ca(args) => crate::cli::ca_bench::run(config, args),
         BenchCommand::Config(args) => crate::cli::config_bench::run(config, args),
         BenchCommand::Store(args) => crate::cli::store_bench::run(config, args),
+        BenchCommand::Compliance(args) => crate::cli::compliance_bench::run(config, args),
     }
 }
 

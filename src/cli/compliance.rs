@@ -1,15 +1,21 @@
 //! `palisade report ...`: compliance reports from the shell — generate
 //! (SOC 2, HIPAA, GDPR or a framework file; JSON, CSV, Markdown, HTML, OSCAL,
 //! or a signed evidence bundle), `verify` a bundle, `diff` the last two
-//! reports — and the `--record` option of the gate.
+//! reports — the `--record` option of the gate, and the same reports over
+//! HTTP on `palisade serve` ([`ReportRoute`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse as _, Response};
 use palisade_compliance::export::{self, Format};
-use palisade_compliance::{bundle, history, Attestations, Catalog, RuntimeFacts, Sources};
+use palisade_compliance::{bundle, history, Attestations, Catalog, Report, RuntimeFacts, Sources};
 use palisade_policy::decision_log::AuditKeys;
+use palisade_policy::AdminAuth;
 
 use crate::config::Config;
 
@@ -149,6 +155,81 @@ fn parse_now(now: Option<&str>) -> anyhow::Result<time::OffsetDateTime> {
     })
 }
 
+/// The attestation and waiver files given, else
+/// `DATA_DIR/compliance/attestations.toml` when it exists.
+fn attestations(
+    config: &Config,
+    catalog: &Catalog,
+    paths: &[PathBuf],
+) -> anyhow::Result<Attestations> {
+    let mut att_paths = paths.to_vec();
+    let default_att = compliance_dir(config).join("attestations.toml");
+    if att_paths.is_empty() && default_att.is_file() {
+        att_paths.push(default_att);
+    }
+    let att_files = read_all(&att_paths)?;
+    let att_refs: Vec<(&Path, &str)> = att_files
+        .iter()
+        .map(|(p, t)| (p.as_path(), t.as_str()))
+        .collect();
+    Ok(Attestations::load(catalog, &att_refs)?)
+}
+
+/// The running system a report reads: the store, the CA ledger (read only:
+/// no CRL is signed, nothing is written) and the data directory.
+pub(crate) struct Live<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) store: &'a dyn palisade_store::Store,
+    pub(crate) ledger: Option<&'a dyn palisade_store::CertLedger>,
+    pub(crate) public_key: Vec<u8>,
+}
+
+impl Live<'_> {
+    /// Collects the evidence at `now` and assesses `framework` against it.
+    pub(crate) async fn assess(
+        self,
+        catalog: &Catalog,
+        framework: &palisade_compliance::Framework,
+        attestations: &Attestations,
+        now: time::OffsetDateTime,
+    ) -> Report {
+        let sources = Sources {
+            store: self.store,
+            ledger: self.ledger,
+            ca_config: self.config.ca.ca_config(),
+            public_key: self.public_key,
+            scans_dir: scans_dir(self.config),
+            runtime: runtime_facts(self.config),
+        };
+        let evidence = palisade_compliance::evidence::collect(&sources, now).await;
+        palisade_compliance::assess(catalog, framework, &evidence, attestations, now)
+    }
+}
+
+/// Keeps the report (its JSON form) in the history.
+fn keep(config: &Config, report: &Report, json: &str) -> anyhow::Result<PathBuf> {
+    Ok(history::keep(
+        &compliance_dir(config).join("reports"),
+        report,
+        json,
+    )?)
+}
+
+/// The report in `format` (`None`: the signed evidence bundle); `json` is
+/// its JSON form, already rendered.
+fn render(
+    report: &Report,
+    format: Option<Format>,
+    json: String,
+    keys: &AuditKeys,
+) -> anyhow::Result<String> {
+    Ok(match format {
+        Some(Format::Json) => json,
+        Some(f) => export::render(report, f)?,
+        None => serde_json::to_string_pretty(&bundle::sign(report, keys)?)? + "\n",
+    })
+}
+
 pub fn run(config: Config, a: ReportArgs) -> anyhow::Result<ExitCode> {
     match a.command {
         Some(ReportCommand::Verify {
@@ -204,17 +285,7 @@ fn generate(config: &Config, g: GenerateArgs) -> anyhow::Result<ExitCode> {
                 .join(", ")
         )
     })?;
-    let mut att_paths = g.attestations.clone();
-    let default_att = compliance_dir(config).join("attestations.toml");
-    if att_paths.is_empty() && default_att.is_file() {
-        att_paths.push(default_att);
-    }
-    let att_files = read_all(&att_paths)?;
-    let att_refs: Vec<(&Path, &str)> = att_files
-        .iter()
-        .map(|(p, t)| (p.as_path(), t.as_str()))
-        .collect();
-    let attestations = Attestations::load(&catalog, &att_refs)?;
+    let attestations = attestations(config, &catalog, &g.attestations)?;
     let now = parse_now(g.now.as_deref())?;
     let sign = g.format == "bundle";
     let format: Option<Format> = if sign { None } else { Some(g.format.parse()?) };
@@ -228,38 +299,20 @@ fn generate(config: &Config, g: GenerateArgs) -> anyhow::Result<ExitCode> {
         let url = config.store_url();
         let store = palisade_store::open(&url).await?;
         let ledger = palisade_store::open_ledger(&url).await.ok();
-        let (ca, ca_error) = match config.ca.open(config, super::ca::NoIssuance).await {
-            Ok(ca) => (Some(ca), None),
-            Err(e) => (None, Some(format!("{e:#}"))),
-        };
-        let sources = Sources {
+        let live = Live {
+            config,
             store: store.as_ref(),
             ledger: ledger.as_deref(),
-            ca: ca.as_ref(),
-            ca_error,
             public_key: keys.public_key().to_vec(),
-            scans_dir: scans_dir(config),
-            runtime: runtime_facts(config),
         };
-        let evidence = palisade_compliance::evidence::collect(&sources, now).await;
-        anyhow::Ok(palisade_compliance::assess(
-            &catalog,
-            framework,
-            &evidence,
-            &attestations,
-            now,
-        ))
+        anyhow::Ok(live.assess(&catalog, framework, &attestations, now).await)
     })?;
     let json = export::render(&report, Format::Json)?;
     if !g.no_keep {
-        let kept = history::keep(&compliance_dir(config).join("reports"), &report, &json)?;
+        let kept = keep(config, &report, &json)?;
         eprintln!("report kept in {}", kept.display());
     }
-    let text = match format {
-        Some(Format::Json) => json,
-        Some(f) => export::render(&report, f)?,
-        None => serde_json::to_string_pretty(&bundle::sign(&report, &keys)?)? + "\n",
-    };
+    let text = render(&report, format, json, &keys)?;
     match &g.output {
         Some(p) => std::fs::write(p, &text).with_context(|| p.display().to_string())?,
         None => {
@@ -323,4 +376,149 @@ fn diff(config: &Config, framework: &str) -> anyhow::Result<ExitCode> {
         println!("  {}: {} → {}", c.control, name(c.before), name(c.after));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `GET /v1/compliance/report?framework=soc2|hipaa|gdpr&format=json|csv|html|oscal|md|bundle`
+/// on `palisade serve`: a report generated from the live store at request
+/// time, kept in the history like the shell's. Admin-protected: the same
+/// [`AdminAuth`] as the other admin routes (404 when the admin API is off,
+/// 401 without the token).
+pub struct ReportRoute {
+    config: Config,
+    catalog: Catalog,
+    store: Arc<dyn palisade_store::Store>,
+    ledger: Option<Arc<dyn palisade_store::CertLedger>>,
+    keys: Arc<AuditKeys>,
+    admin: AdminAuth,
+}
+
+impl ReportRoute {
+    /// The route's state: the built-in catalogue, the server's store and keys.
+    pub async fn new(
+        config: &Config,
+        store: Arc<dyn palisade_store::Store>,
+        keys: Arc<AuditKeys>,
+        admin: AdminAuth,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            config: config.clone(),
+            catalog: Catalog::builtin()?,
+            store,
+            ledger: palisade_store::open_ledger(&config.store_url()).await.ok(),
+            keys,
+            admin,
+        })
+    }
+
+    /// The router serving `GET /v1/compliance/report`.
+    pub fn router(self) -> axum::Router {
+        axum::Router::new()
+            .route("/v1/compliance/report", axum::routing::get(report_route))
+            .with_state(Arc::new(self))
+    }
+
+    async fn respond(&self, uri: &axum::http::Uri) -> Result<Response, (StatusCode, String)> {
+        let bad = |m: String| (StatusCode::BAD_REQUEST, m);
+        let q = axum::extract::Query::<ReportQuery>::try_from_uri(uri)
+            .map_err(|e| bad(e.body_text()))?
+            .0;
+        let framework_id = q.framework.as_deref().unwrap_or("soc2");
+        let framework = self.catalog.framework(framework_id).ok_or_else(|| {
+            bad(format!(
+                "no framework {framework_id:?} (have: {})",
+                self.catalog
+                    .frameworks()
+                    .iter()
+                    .map(|f| f.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        let format = match q.format.as_deref().unwrap_or("json") {
+            "bundle" => None,
+            f => Some(f.parse::<Format>().map_err(|e| bad(e.to_string()))?),
+        };
+        let internal = |e: anyhow::Error| (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"));
+        let attestations = attestations(&self.config, &self.catalog, &[]).map_err(internal)?;
+        let live = Live {
+            config: &self.config,
+            store: self.store.as_ref(),
+            ledger: self.ledger.as_deref(),
+            public_key: self.keys.public_key().to_vec(),
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let report = live
+            .assess(&self.catalog, framework, &attestations, now)
+            .await;
+        let (config, keys) = (self.config.clone(), self.keys.clone());
+        // Rendering is CPU work proportional to the evidence: off the reactor.
+        let text = tokio::task::spawn_blocking(move || {
+            let json = export::render(&report, Format::Json)?;
+            keep(&config, &report, &json)?;
+            render(&report, format, json, &keys)
+        })
+        .await
+        .map_err(|e| internal(e.into()))?
+        .map_err(internal)?;
+        let media_type = format.map_or("application/json", Format::media_type);
+        let filename = format!(
+            "palisade-{framework_id}.{}",
+            format.map_or("bundle.json", Format::extension)
+        );
+        let mut headers = vec![
+            (header::CONTENT_TYPE, media_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{filename}\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+        ];
+        if format == Some(Format::Html) {
+            // The page is self-contained: it may load nothing at all.
+            headers.push((header::CONTENT_SECURITY_POLICY, HTML_CSP.to_owned()));
+        }
+        let mut response = text.into_response();
+        for (name, value) in headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, v);
+            }
+        }
+        Ok(response)
+    }
+}
+
+/// The Content-Security-Policy of HTML reports: inline styles, nothing
+/// fetched from anywhere.
+const HTML_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+
+#[derive(serde::Deserialize)]
+struct ReportQuery {
+    framework: Option<String>,
+    format: Option<String>,
+}
+
+async fn report_route(
+    State(route): State<Arc<ReportRoute>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    if let Err(denied) = route.admin.authorize(&headers) {
+        return denied;
+    }
+    match route.respond(&uri).await {
+        Ok(r) => r,
+        Err((status, message)) => {
+            if status.is_server_error() {
+                tracing::error!(error = %message, "compliance report failed");
+            }
+            (
+                status,
+                axum::Json(serde_json::json!({
+                    "error": { "status": status.as_u16(), "message": message }
+                })),
+            )
+                .into_response()
+        }
+    }
 }

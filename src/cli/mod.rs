@@ -7,6 +7,7 @@ pub mod ca;
 pub mod ca_bench;
 pub mod ca_metrics;
 pub mod compliance;
+pub mod compliance_bench;
 pub mod config_bench;
 pub mod db;
 pub mod health;

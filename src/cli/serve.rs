@@ -170,6 +170,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     } else {
         config.server.public_url.clone()
     };
+    // Compliance reports sit behind the same admin authentication.
+    let reports = crate::cli::compliance::ReportRoute::new(
+        &config,
+        store.clone(),
+        keys.clone(),
+        admin.clone(),
+    )
+    .await?;
     let app = palisade_policy::router(
         pdp.clone(),
         HttpOptions {
@@ -192,6 +200,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.server.max_body_bytes,
         ))
     };
+    let app = app.merge(reports.router());
     let (app, ca) = crate::cli::ca::mount(&config, app, pdp.clone()).await?;
     // One span per request, child of the caller's traceparent; only when spans are exported.
     let app = if crate::telemetry::tracing_enabled(&config.observability) {

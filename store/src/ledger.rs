@@ -91,6 +91,18 @@ pub struct CertFilter {
     pub limit: u32,
 }
 
+/// The newest CRL number signed for an issuer (see
+/// [`CertLedger::latest_crls`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrlNumberRecord {
+    /// The issuer whose CRL it numbers.
+    pub issuer_id: String,
+    /// The CRL number.
+    pub number: i64,
+    /// RFC 3339: when it was taken (the CRL's thisUpdate).
+    pub created_at: String,
+}
+
 /// A one-time join token as stored (only its hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinTokenRecord {
@@ -157,6 +169,10 @@ pub trait CertLedger: Send + Sync + 'static {
 
     /// A new, strictly increasing CRL number for `issuer_id`.
     async fn next_crl_number(&self, issuer_id: &str, now: &str) -> Result<i64, StoreError>;
+
+    /// The newest CRL number of every issuer that has one, with the time it
+    /// was taken; reads only (for evidence that must not change the CA).
+    async fn latest_crls(&self) -> Result<Vec<CrlNumberRecord>, StoreError>;
 
     /// The trust bundle's sequence number for a bundle whose contents hash
     /// to `digest`, atomically: the stored number while the digest is the
@@ -491,6 +507,25 @@ impl CertLedger for SqliteLedger {
         Ok(row.try_get("number")?)
     }
 
+    async fn latest_crls(&self) -> Result<Vec<CrlNumberRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.issuer_id, c.number, c.created_at FROM ca_crl_numbers c \
+             WHERE c.number = (SELECT MAX(d.number) FROM ca_crl_numbers d \
+             WHERE d.issuer_id = c.issuer_id) ORDER BY c.issuer_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(CrlNumberRecord {
+                    issuer_id: row.try_get("issuer_id")?,
+                    number: row.try_get("number")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
     async fn bundle_sequence(&self, digest: &str, now: &str) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let stored = sqlx::query("SELECT sequence, digest FROM ca_bundle_sequence WHERE id = 1")
@@ -668,9 +703,17 @@ mod tests {
             "burnt"
         );
 
-        let a = l.next_crl_number("i1", "t").await.unwrap();
-        let b = l.next_crl_number("i1", "t").await.unwrap();
+        assert!(l.latest_crls().await.unwrap().is_empty());
+        let a = l.next_crl_number("i1", "t1").await.unwrap();
+        let b = l.next_crl_number("i1", "t2").await.unwrap();
         assert!(b > a);
+        let c = l.next_crl_number("i2", "t3").await.unwrap();
+        let latest = l.latest_crls().await.unwrap();
+        let pairs: Vec<_> = latest
+            .iter()
+            .map(|r| (r.issuer_id.as_str(), r.number, r.created_at.as_str()))
+            .collect();
+        assert_eq!(pairs, [("i1", b, "t2"), ("i2", c, "t3")]);
     }
 
     #[tokio::test]

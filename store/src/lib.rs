@@ -31,7 +31,8 @@ use std::sync::Arc;
 pub use coordination::{SingletonGuard, StoreEvent};
 pub use error::StoreError;
 pub use ledger::{
-    CertCompletion, CertFilter, CertLedger, CertRecord, IssuerRecord, JoinTokenRecord, SqliteLedger,
+    CertCompletion, CertFilter, CertLedger, CertRecord, CrlNumberRecord, IssuerRecord,
+    JoinTokenRecord, SqliteLedger,
 };
 pub use model::{ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord};
 pub use postgres::PostgresStore;

@@ -1,13 +1,14 @@
 //! CA evidence: issuers and how their keys are kept, the ledger (lifetimes,
 //! issuance volume, revocations, entries left reserved), the CRL and the
-//! trust bundle.
+//! trust bundle. Everything is read from the ledger: collecting evidence
+//! writes nothing (no CRL is signed, no CRL number taken).
 
-use palisade_store::CertFilter;
+use palisade_store::{CertFilter, CrlNumberRecord, IssuerRecord};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use super::{parse_time, unavailable, Evidence, Sources};
+use super::{parse_time, rfc3339, unavailable, Evidence, Sources};
 
 /// Longest lifetime still called short-lived.
 pub(crate) const SHORT_LIVED_SECONDS: i64 = 24 * 3600;
@@ -31,7 +32,8 @@ pub(super) async fn collect(s: &Sources<'_>, now: OffsetDateTime, at: &str) -> V
         }
         return out;
     };
-    match ledger.issuers().await {
+    let issuers = ledger.issuers().await;
+    match &issuers {
         Ok(issuers) => {
             let list: Vec<_> = issuers
                 .iter()
@@ -139,50 +141,100 @@ pub(super) async fn collect(s: &Sources<'_>, now: OffsetDateTime, at: &str) -> V
         }
         Err(e) => out.push(unavailable("ca.ledger", "ca.ledger", at, e.to_string())),
     }
-    let Some(ca) = s.ca else {
-        let reason = s
-            .ca_error
-            .clone()
-            .unwrap_or_else(|| "the CA is not loaded".into());
-        out.push(unavailable("ca.crl", "ca.crl", at, reason.clone()));
-        out.push(unavailable("ca.bundle", "ca.bundle", at, reason));
-        return out;
-    };
-    match ca.crl().await {
-        Ok(crl) => out.push(Evidence::new(
-            "ca.crl",
-            "ca.crl",
-            format!(
-                "CRL #{} of {}, next update {}",
-                crl.number, crl.issuer_id, crl.next_update
-            ),
-            at.to_owned(),
-            at,
-            json!({
-                "issuer_id": crl.issuer_id,
-                "number": crl.number,
-                "next_update": crl.next_update,
-                "der_sha256": hex::encode(Sha256::digest(&crl.der)),
-            }),
-        )),
-        Err(e) => out.push(unavailable("ca.crl", "ca.crl", at, e.to_string())),
+    match (&issuers, ledger.latest_crls().await) {
+        (Ok(issuers), Ok(crls)) => out.push(crl_evidence(s, issuers, &crls, at)),
+        (Err(e), _) | (_, Err(e)) => out.push(unavailable("ca.crl", "ca.crl", at, e.to_string())),
     }
-    let roots: Vec<String> = ca
-        .roots_der()
+    match &issuers {
+        Ok(issuers) => out.push(bundle_evidence(s, issuers, at)),
+        Err(e) => out.push(unavailable("ca.bundle", "ca.bundle", at, e.to_string())),
+    }
+    out
+}
+
+fn not_retired(i: &&IssuerRecord) -> bool {
+    i.status != "retired"
+}
+
+/// The newest CRL signed by the active intermediate, as the ledger recorded
+/// it: its number and thisUpdate; nextUpdate follows from the configured
+/// CRL lifetime. Read from the ledger only: collecting evidence never signs
+/// a CRL or takes a CRL number.
+fn crl_evidence(
+    s: &Sources<'_>,
+    issuers: &[IssuerRecord],
+    crls: &[CrlNumberRecord],
+    at: &str,
+) -> Evidence {
+    let Some(active) = issuers
         .iter()
+        .rev()
+        .find(|i| i.kind == "intermediate" && i.status == "active")
+    else {
+        return unavailable(
+            "ca.crl",
+            "ca.crl",
+            at,
+            "the CA is not initialised: no active intermediate".into(),
+        );
+    };
+    let Some(crl) = crls.iter().find(|c| c.issuer_id == active.id) else {
+        return unavailable(
+            "ca.crl",
+            "ca.crl",
+            at,
+            format!(
+                "the active intermediate {} has never signed a CRL",
+                active.id
+            ),
+        );
+    };
+    let ttl = time::Duration::try_from(s.ca_config.crl_ttl).unwrap_or(time::Duration::ZERO);
+    let next_update = parse_time(&crl.created_at).map(|t| rfc3339(t + ttl));
+    Evidence::new(
+        "ca.crl",
+        "ca.crl",
+        format!(
+            "CRL #{} of {}, signed {}",
+            crl.number, crl.issuer_id, crl.created_at
+        ),
+        at.to_owned(),
+        at,
+        json!({
+            "issuer_id": crl.issuer_id,
+            "number": crl.number,
+            "this_update": crl.created_at,
+            "next_update": next_update,
+            "crl_ttl_seconds": s.ca_config.crl_ttl.as_secs(),
+        }),
+    )
+}
+
+/// The trust bundle as the ledger holds it: roots and intermediates not
+/// retired.
+fn bundle_evidence(s: &Sources<'_>, issuers: &[IssuerRecord], at: &str) -> Evidence {
+    let roots: Vec<String> = issuers
+        .iter()
+        .filter(|i| i.kind == "root")
+        .filter(not_retired)
+        .filter_map(|i| palisade_ca::pem_to_der(&i.cert_pem).ok())
         .map(|d| hex::encode(Sha256::digest(d)))
         .collect();
-    out.push(Evidence::new(
+    let intermediates = issuers
+        .iter()
+        .filter(|i| i.kind == "intermediate")
+        .filter(not_retired)
+        .count();
+    Evidence::new(
         "ca.bundle",
         "ca.bundle",
         format!("trust bundle with {} root(s)", roots.len()),
         at.to_owned(),
         at,
         json!({
-            "trust_domain": ca.config().trust_domain,
+            "trust_domain": s.ca_config.trust_domain,
             "roots_sha256": roots,
-            "intermediates": ca.intermediates_der().len(),
+            "intermediates": intermediates,
         }),
-    ));
-    out
+    )
 }

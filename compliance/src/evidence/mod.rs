@@ -15,7 +15,7 @@ mod scans;
 
 use std::path::PathBuf;
 
-use palisade_ca::CertificateAuthority;
+use palisade_ca::CaConfig;
 use palisade_store::{CertLedger, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -80,11 +80,9 @@ pub struct Sources<'a> {
     pub store: &'a dyn Store,
     /// The CA ledger, when the store has one.
     pub ledger: Option<&'a dyn CertLedger>,
-    /// The loaded CA (for its CRL and bundle), when it is initialised and
-    /// its key-encryption key is reachable.
-    pub ca: Option<&'a CertificateAuthority>,
-    /// Why the CA could not be loaded, when it could not.
-    pub ca_error: Option<String>,
+    /// The CA's configuration (trust domain, CRL lifetime). The CA itself
+    /// is not needed: its evidence is read from the ledger.
+    pub ca_config: CaConfig,
     /// The platform's public key (decision log checkpoints, scan records).
     pub public_key: Vec<u8>,
     /// Directory of scan records (`DATA_DIR/compliance/scans`).

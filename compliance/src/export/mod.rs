@@ -1,7 +1,7 @@
 //! Exports of a [`Report`]: JSON (native, complete), CSV (one row per
 //! control × check, formula-injection guarded), Markdown, a self-contained
 //! HTML page (inline SVG charts, drill-down to evidence, no external
-//! requests), and OSCAL 1.1 assessment results. Every export is a pure
+//! requests), and OSCAL 1.2 assessment results. Every export is a pure
 //! function of the report: the same report gives the same bytes.
 
 mod csv;
@@ -97,4 +97,14 @@ pub(crate) fn check_of<'a>(report: &'a Report, id: &str) -> Option<&'a crate::ch
         .binary_search_by(|c| c.check.as_str().cmp(id))
         .ok()
         .map(|i| &report.checks[i])
+}
+
+/// An evidence piece by id, for the exporters (the report's evidence is
+/// sorted by id).
+pub(crate) fn evidence_of<'a>(report: &'a Report, id: &str) -> Option<&'a crate::Evidence> {
+    report
+        .evidence
+        .binary_search_by(|e| e.id.as_str().cmp(id))
+        .ok()
+        .map(|i| &report.evidence[i])
 }

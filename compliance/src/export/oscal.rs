@@ -1,4 +1,6 @@
-//! OSCAL 1.1 assessment results (JSON).
+//! OSCAL assessment results (JSON), release [`OSCAL_VERSION`]: every
+//! document validates with NIST's published JSON schema of that release and
+//! with compliance-trestle (see `compliance/schemas/README.md`).
 //!
 //! - one `result` for the report; `reviewed-controls` selects every control;
 //! - one `observation` per check result (method `TEST`), its
@@ -22,7 +24,7 @@ use crate::error::ComplianceError;
 use crate::jcs;
 
 /// The OSCAL version written.
-pub const OSCAL_VERSION: &str = "1.1.2";
+pub const OSCAL_VERSION: &str = "1.2.1";
 /// Namespace of Palisade's OSCAL props.
 const NS: &str = "https://example.org/palisade/ns/oscal";
 
@@ -88,7 +90,7 @@ pub(super) fn render(r: &Report) -> Result<String, ComplianceError> {
         let collected = k
             .evidence
             .iter()
-            .filter_map(|e| r.evidence.iter().find(|x| &x.id == e))
+            .filter_map(|e| super::evidence_of(r, e))
             .map(|e| e.observed_at.as_str())
             .min()
             .unwrap_or(r.generated_at.as_str());
@@ -106,7 +108,7 @@ pub(super) fn render(r: &Report) -> Result<String, ComplianceError> {
         let rel: Vec<Value> = k
             .evidence
             .iter()
-            .filter(|e| r.evidence.iter().any(|x| &x.id == *e))
+            .filter(|e| super::evidence_of(r, e).is_some())
             .map(|e| json!({ "href": format!("#{}", id("evidence", e)), "description": format!("Evidence {e}") }))
             .collect();
         if !rel.is_empty() {

@@ -56,8 +56,7 @@ impl Env {
         Sources {
             store: self.store.as_ref(),
             ledger: Some(self.ledger.as_ref()),
-            ca: Some(&self.ca),
-            ca_error: None,
+            ca_config: self.ca.config().clone(),
             public_key: self.keys.public_key().to_vec(),
             scans_dir: self.scans_dir(),
             runtime: self.runtime(),
