@@ -141,8 +141,8 @@ pub(super) async fn collect(s: &Sources<'_>, now: OffsetDateTime, at: &str) -> V
         }
         Err(e) => out.push(unavailable("ca.ledger", "ca.ledger", at, e.to_string())),
     }
-    match (&issuers, ledger.latest_crls().await) {
-        (Ok(issuers), Ok(crls)) => out.push(crl_evidence(s, issuers, &crls, at)),
+    match (&issuers, &ledger.latest_crls().await) {
+        (Ok(issuers), Ok(crls)) => out.push(crl_evidence(s, issuers, crls, at)),
         (Err(e), _) | (_, Err(e)) => out.push(unavailable("ca.crl", "ca.crl", at, e.to_string())),
     }
     match &issuers {
