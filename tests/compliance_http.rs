@@ -1,20 +1,35 @@
-//! `GET /v1/compliance/report` on a running `palisade serve`: every
-//! framework in every format from the live store, with its content type;
-//! admin authentication like the other admin routes; clear 400s; reports
-//! kept in the history and signed bundles that `report verify` accepts.
+//! `GET /v1/compliance/report` on a running `palisade serve` (HTTPS, TLS
+//! 1.3 by default): every framework in every format from the live store,
+//! with its content type; admin authentication like the other admin routes
+//! (a client certificate from the server's CA *and* the admin token); clear
+//! 400s; reports kept in the store's history and signed bundles that
+//! `report verify` accepts.
 
 mod common;
 
-use common::{describe, run_cli, Server};
+use common::{describe, run_cli, tls_client, Server};
 use reqwest::Method;
+use serde_json::Value;
 
 fn report(server: &Server, query: &str) -> common::Resp {
     Server::send(server.admin(Method::GET, &format!("/v1/compliance/report?{query}")))
 }
 
+/// The `ca.ledger` evidence piece of a JSON report.
+fn ledger_evidence(report: &Value) -> Value {
+    report["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == "ca.ledger")
+        .expect("ca.ledger evidence")["content"]
+        .clone()
+}
+
 #[test]
 fn reports_over_http_from_the_live_store() {
     let server = Server::start();
+    assert!(server.base.starts_with("https://"), "{}", server.base);
     let d = &server.data_dir;
     let cli = |args: &[&str]| {
         let mut all = vec!["--data-dir", d.to_str().unwrap()];
@@ -23,9 +38,6 @@ fn reports_over_http_from_the_live_store() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", describe(&out));
         out
     };
-    // The CA is initialised after the server started: the report reads the
-    // store at request time.
-    cli(&["ca", "init", "--trust-domain", "example.org"]);
 
     // Admin authentication first: no token, a wrong token.
     let url = server.url("/v1/compliance/report?framework=soc2&format=json");
@@ -34,6 +46,47 @@ fn reports_over_http_from_the_live_store() {
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
     let r = server.client.get(&url).bearer_auth("nope").send().unwrap();
     assert_eq!(r.status().as_u16(), 401);
+    // The right token without a client certificate: the admin routes'
+    // mTLS requirement holds for reports too.
+    let anonymous = tls_client(&server.bundle(), None);
+    let r = anonymous
+        .get(&url)
+        .bearer_auth(server.admin_token())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let body = r.text().unwrap();
+    assert!(body.contains("client certificate"), "{body}");
+
+    // The report reads the store at request time: a certificate issued
+    // while the server runs shows in the next report's ledger evidence.
+    let before = ledger_evidence(
+        &report(&server, "framework=soc2&format=json")
+            .expect(200)
+            .json(),
+    );
+    let cert = server.root.path().join("w.pem");
+    let key = server.root.path().join("w.key");
+    cli(&[
+        "ca",
+        "issue",
+        "--spiffe-id",
+        "spiffe://example.org/late-workload",
+        "--out-cert",
+        cert.to_str().unwrap(),
+        "--out-key",
+        key.to_str().unwrap(),
+    ]);
+    let after = ledger_evidence(
+        &report(&server, "framework=soc2&format=json")
+            .expect(200)
+            .json(),
+    );
+    assert_eq!(
+        after["by_status"]["issued"].as_u64().unwrap(),
+        before["by_status"]["issued"].as_u64().unwrap() + 1,
+        "{before} → {after}"
+    );
 
     for framework in ["soc2", "hipaa", "gdpr"] {
         let json = report(&server, &format!("framework={framework}&format=json")).expect(200);
@@ -113,13 +166,17 @@ fn reports_over_http_from_the_live_store() {
         describe(&out)
     );
 
-    // Every report served was kept: the history diffs the last two.
+    // Every report served was kept in the store: the history diffs the
+    // last two (the same live system a moment apart: nothing changed).
     let out = cli(&["report", "diff", "--framework", "gdpr"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("control(s) changed status"),
+        stdout.contains(": 0 control(s) changed status"),
         "{}",
         describe(&out)
     );
+    // Nothing was written beside the store.
+    assert!(!d.join("compliance/reports").exists());
 }
 
 #[test]

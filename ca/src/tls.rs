@@ -11,8 +11,8 @@
 //! there (unless every route group requires one): a presented certificate
 //! must chain to the bundle and not be revoked, else the handshake fails.
 //! Whether a request needs one is decided per route group ([`RouteAuth`]):
-//! by default the admin routes (`/admin/...`, `/ca/v1/revoke`: certificate
-//! *and* admin bearer token) and the issuance routes (`/ca/v1/issue`,
+//! by default the admin routes (`/admin/...`, `/ca/v1/revoke`,
+//! `/v1/compliance/report`: certificate *and* admin bearer token) and the issuance routes (`/ca/v1/issue`,
 //! `/ca/v1/renew`) require one, the decision routes and everything public
 //! (bundle, CRL, health, metrics) do not. A first certificate has no
 //! certificate to show: an issuance request carrying a join token is
@@ -54,7 +54,8 @@ pub enum ClientCert {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RouteAuth {
-    /// `/admin/...` and `/ca/v1/revoke` (the admin bearer token is needed too).
+    /// `/admin/...`, `/ca/v1/revoke` and `/v1/compliance/report` (the admin
+    /// bearer token is needed too).
     pub admin: ClientCert,
     /// `/ca/v1/issue` (a join token stands in for a first certificate) and `/ca/v1/renew`.
     pub issuance: ClientCert,
@@ -83,7 +84,8 @@ impl RouteAuth {
     }
 
     fn for_path(&self, path: &str) -> (ClientCert, &'static str) {
-        if path.starts_with("/admin/") || path == "/ca/v1/revoke" {
+        if path.starts_with("/admin/") || path == "/ca/v1/revoke" || path == "/v1/compliance/report"
+        {
             (self.admin, "admin")
         } else if path == "/ca/v1/issue" || path == "/ca/v1/renew" {
             (self.issuance, "issuance")

@@ -31,7 +31,8 @@
 //! - **Signed evidence bundles** ([`bundle`]): RFC 8785 canonical JSON
 //!   ([`jcs`]), hashed per control, check and evidence piece, in a DSSE
 //!   envelope signed with the platform key; [`bundle::verify`] names what
-//!   changed. **History** ([`history`]): reports are kept and diffed.
+//!   changed. **History** ([`history`]): every report is kept in the
+//!   store (SQLite or PostgreSQL) and diffed with the one before.
 //!
 //! # Non-features
 //! Palisade does not certify anything: a report is evidence for an auditor,

@@ -145,7 +145,8 @@ impl ScanRecord {
             .filter(char::is_ascii_alphanumeric)
             .collect();
         let path = dir.join(format!("{stamp}-{digest}.json"));
-        crate::history::write_atomic(&path, text.as_bytes())?;
+        palisade_secrets::write_atomic(&path, text.as_bytes())
+            .map_err(|e| ComplianceError::io(&path, std::io::Error::other(e.to_string())))?;
         Ok(path)
     }
 }

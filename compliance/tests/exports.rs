@@ -269,11 +269,17 @@ async fn the_signed_bundle_says_what_changed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn history_keeps_reports_and_diffs_statuses() {
+async fn history_keeps_reports_in_the_store_and_diffs_statuses() {
     let (env, rs) = reports().await;
-    let dir = env.data().join("compliance/reports");
+    let store = env.store.as_ref();
     let first = &rs[0];
-    history::keep(&dir, first, &render(first, Format::Json).unwrap()).unwrap();
+    history::keep(store, first, &render(first, Format::Json).unwrap())
+        .await
+        .unwrap();
+    assert!(
+        history::last_two(store, "soc2").await.unwrap().is_none(),
+        "one report: nothing to compare yet"
+    );
     // Later, the CC6.8 failure is waived.
     let catalog = Catalog::builtin().unwrap();
     let now = time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
@@ -282,19 +288,41 @@ async fn history_keeps_reports_and_diffs_statuses() {
     let p = env.data().join("w.toml");
     let a = Attestations::load(&catalog, &[(&p, &text)]).unwrap();
     let second = assess(&catalog, catalog.framework("soc2").unwrap(), &ev, &a, now);
-    history::keep(&dir, &second, &render(&second, Format::Json).unwrap()).unwrap();
-    let kept = history::stored(&dir, "soc2").unwrap();
-    assert_eq!(kept.len(), 2);
-    let (old, new) = (
-        history::read(&kept[0]).unwrap(),
-        history::read(&kept[1]).unwrap(),
+    history::keep(store, &second, &render(&second, Format::Json).unwrap())
+        .await
+        .unwrap();
+    // Another framework's reports are another history.
+    history::keep(store, &rs[1], &render(&rs[1], Format::Json).unwrap())
+        .await
+        .unwrap();
+    let (old, new) = history::last_two(store, "soc2").await.unwrap().unwrap();
+    assert_eq!(
+        (&old.generated_at, &new.generated_at),
+        (&first.generated_at, &second.generated_at)
     );
+    assert_eq!(&old, first, "read back as kept");
     let d = history::diff(&old, &new);
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!(d[0].control, "CC6.8");
     assert_eq!(
         (d[0].before, d[0].after),
         (Some(Status::Fail), Some(Status::Waived))
+    );
+
+    // A kept report altered in the database is refused, not diffed.
+    let url = format!("sqlite://{}", env.data().join("palisade.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query(
+        "UPDATE compliance_reports SET report = replace(report, '\"waived\"', '\"pass\"') \
+         WHERE id = (SELECT MAX(id) FROM compliance_reports WHERE framework = 'soc2')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let err = history::last_two(store, "soc2").await.unwrap_err();
+    assert!(
+        err.to_string().contains("does not match its SHA-256"),
+        "{err}"
     );
 }
 

@@ -69,7 +69,7 @@ struct GenerateArgs {
     /// Evaluate at this time (RFC 3339) instead of now: reproducible output.
     #[arg(long)]
     now: Option<String>,
-    /// Do not keep the report in DATA_DIR/compliance/reports.
+    /// Do not keep the report in the store's history (`palisade report diff`).
     #[arg(long)]
     no_keep: bool,
 }
@@ -206,17 +206,9 @@ impl Live<'_> {
     }
 }
 
-/// Keeps the report (its JSON form) in the history.
-fn keep(config: &Config, report: &Report, json: &str) -> anyhow::Result<PathBuf> {
-    Ok(history::keep(
-        &compliance_dir(config).join("reports"),
-        report,
-        json,
-    )?)
-}
-
 /// The report in `format` (`None`: the signed evidence bundle); `json` is
-/// its JSON form, already rendered.
+/// its JSON form, already rendered (kept in the history), returned as is
+/// when JSON is asked for.
 fn render(
     report: &Report,
     format: Option<Format>,
@@ -228,6 +220,13 @@ fn render(
         Some(f) => export::render(report, f)?,
         None => serde_json::to_string_pretty(&bundle::sign(report, keys)?)? + "\n",
     })
+}
+
+/// A tokio runtime for the shell commands that read the store.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 pub fn run(config: Config, a: ReportArgs) -> anyhow::Result<ExitCode> {
@@ -292,12 +291,10 @@ fn generate(config: &Config, g: GenerateArgs) -> anyhow::Result<ExitCode> {
 
     std::fs::create_dir_all(&config.data_dir)?;
     let keys = AuditKeys::load_or_create(&config.data_dir)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
+    let url = config.store_url();
+    let store = rt.block_on(palisade_store::open(&url))?;
     let report = rt.block_on(async {
-        let url = config.store_url();
-        let store = palisade_store::open(&url).await?;
         let ledger = palisade_store::open_ledger(&url).await.ok();
         let live = Live {
             config,
@@ -305,12 +302,12 @@ fn generate(config: &Config, g: GenerateArgs) -> anyhow::Result<ExitCode> {
             ledger: ledger.as_deref(),
             public_key: keys.public_key().to_vec(),
         };
-        anyhow::Ok(live.assess(&catalog, framework, &attestations, now).await)
-    })?;
+        live.assess(&catalog, framework, &attestations, now).await
+    });
     let json = export::render(&report, Format::Json)?;
     if !g.no_keep {
-        let kept = keep(config, &report, &json)?;
-        eprintln!("report kept in {}", kept.display());
+        let id = rt.block_on(history::keep(store.as_ref(), &report, &json))?;
+        eprintln!("report kept in the store's history (#{id})");
     }
     let text = render(&report, format, json, &keys)?;
     match &g.output {
@@ -359,11 +356,14 @@ fn verify(config: &Config, path: &Path, public_key: Option<String>) -> anyhow::R
 }
 
 fn diff(config: &Config, framework: &str) -> anyhow::Result<ExitCode> {
-    let kept = history::stored(&compliance_dir(config).join("reports"), framework)?;
-    let [.., old, new] = kept.as_slice() else {
+    let rt = runtime()?;
+    let kept = rt.block_on(async {
+        let store = palisade_store::open(&config.store_url()).await?;
+        anyhow::Ok(history::last_two(store.as_ref(), framework).await?)
+    })?;
+    let Some((a, b)) = kept else {
         anyhow::bail!("fewer than two kept {framework} reports: run `palisade report --framework {framework}` twice");
     };
-    let (a, b) = (history::read(old)?, history::read(new)?);
     let changes = history::diff(&a, &b);
     println!(
         "{} → {}: {} control(s) changed status",
@@ -450,16 +450,22 @@ impl ReportRoute {
         let report = live
             .assess(&self.catalog, framework, &attestations, now)
             .await;
-        let (config, keys) = (self.config.clone(), self.keys.clone());
         // Rendering is CPU work proportional to the evidence: off the reactor.
-        let text = tokio::task::spawn_blocking(move || {
-            let json = export::render(&report, Format::Json)?;
-            keep(&config, &report, &json)?;
-            render(&report, format, json, &keys)
+        let (report, json) = tokio::task::spawn_blocking(move || {
+            let json = export::render(&report, Format::Json);
+            (report, json)
         })
         .await
-        .map_err(|e| internal(e.into()))?
-        .map_err(internal)?;
+        .map_err(|e| internal(e.into()))?;
+        let json = json.map_err(|e| internal(e.into()))?;
+        history::keep(self.store.as_ref(), &report, &json)
+            .await
+            .map_err(|e| internal(e.into()))?;
+        let keys = self.keys.clone();
+        let text = tokio::task::spawn_blocking(move || render(&report, format, json, &keys))
+            .await
+            .map_err(|e| internal(e.into()))?
+            .map_err(internal)?;
         let media_type = format.map_or("application/json", Format::media_type);
         let filename = format!(
             "palisade-{framework_id}.{}",

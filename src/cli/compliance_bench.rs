@@ -8,7 +8,8 @@
 //! compliance --measure DIR` as a child process, which does what `palisade
 //! report` does — collect the evidence (reading and verifying every record),
 //! assess SOC 2, HIPAA and GDPR, render JSON, CSV, Markdown, HTML, OSCAL and
-//! the signed bundle — and reports its wall time and its peak resident set
+//! the signed bundle, keep the JSON report in the store's history — and
+//! reports its wall time and its peak resident set
 //! (`VmHWM` of /proc/self/status), so each size is measured in a fresh
 //! process.
 
@@ -18,7 +19,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use palisade_compliance::export::{self, Format};
-use palisade_compliance::{Attestations, Catalog, OpenFinding, ScanRecord};
+use palisade_compliance::{history, Attestations, Catalog, OpenFinding, ScanRecord};
 use palisade_policy::decision_log::AuditKeys;
 use serde::{Deserialize, Serialize};
 
@@ -218,7 +219,12 @@ fn measure(config: &Config, dir: &Path) -> anyhow::Result<Measured> {
                 .await;
             evidence = report.evidence.len();
             for f in Format::ALL {
-                bytes += export::render(&report, f)?.len() as u64;
+                let text = export::render(&report, f)?;
+                if f == Format::Json {
+                    // `palisade report` keeps every report in the store.
+                    history::keep(store.as_ref(), &report, &text).await?;
+                }
+                bytes += text.len() as u64;
             }
             let bundle = palisade_compliance::bundle::sign(&report, &keys)?;
             bytes += serde_json::to_string_pretty(&bundle)?.len() as u64;

@@ -34,7 +34,7 @@ pub use ledger::{
     CertCompletion, CertFilter, CertLedger, CertRecord, CrlNumberRecord, IssuerRecord,
     JoinTokenRecord, SqliteLedger,
 };
-pub use model::{ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord};
+pub use model::{ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord, ReportRecord};
 pub use postgres::PostgresStore;
 pub use snapshot::{check_sqlite, snapshot_sqlite, sqlite_path};
 pub use sqlite::SqliteStore;
@@ -74,6 +74,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// The most recent policy versions, newest first.
     async fn policy_versions(&self, limit: u32) -> Result<Vec<PolicyVersionRecord>, StoreError>;
+
+    /// Keeps a generated compliance report in the history and returns its
+    /// id; ids grow in the order reports are kept.
+    async fn keep_report(&self, report: &ReportRecord) -> Result<i64, StoreError>;
+
+    /// The last `limit` reports kept for `framework`, newest first.
+    async fn reports(&self, framework: &str, limit: u32) -> Result<Vec<ReportRecord>, StoreError>;
 
     /// Whether several processes (replicas) may share this store.
     fn is_shared(&self) -> bool {

@@ -51,3 +51,16 @@ pub struct PolicyVersionRecord {
     /// The bundle (policies, schema, entities) as JSON.
     pub bundle: String,
 }
+
+/// A generated compliance report as kept in the history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportRecord {
+    /// The framework assessed (`soc2`, `hipaa`, `gdpr` or a custom id).
+    pub framework: String,
+    /// When the report was generated (RFC 3339).
+    pub generated_at: String,
+    /// SHA-256 of `report`, hex.
+    pub digest: String,
+    /// The report's JSON export.
+    pub report: String,
+}

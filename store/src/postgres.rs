@@ -24,9 +24,12 @@ use tokio::sync::broadcast;
 
 use crate::coordination::{lock_key, SingletonGuard, StoreEvent};
 use crate::ledger::{
-    CertCompletion, CertFilter, CertLedger, CertRecord, IssuerRecord, JoinTokenRecord,
+    CertCompletion, CertFilter, CertLedger, CertRecord, CrlNumberRecord, IssuerRecord,
+    JoinTokenRecord,
 };
-use crate::{ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord, Store, StoreError};
+use crate::{
+    ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord, ReportRecord, Store, StoreError,
+};
 
 /// The `LISTEN`/`NOTIFY` channel replicas announce changes on.
 const CHANNEL: &str = "palisade_events";
@@ -336,6 +339,41 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    async fn keep_report(&self, report: &ReportRecord) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO compliance_reports (framework, generated_at, digest, report) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(&report.framework)
+        .bind(&report.generated_at)
+        .bind(&report.digest)
+        .bind(&report.report)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    async fn reports(&self, framework: &str, limit: u32) -> Result<Vec<ReportRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT framework, generated_at, digest, report FROM compliance_reports \
+             WHERE framework = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(framework)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ReportRecord {
+                    framework: row.try_get("framework")?,
+                    generated_at: row.try_get("generated_at")?,
+                    digest: row.try_get("digest")?,
+                    report: row.try_get("report")?,
+                })
+            })
+            .collect()
+    }
+
     fn is_shared(&self) -> bool {
         true
     }
@@ -632,6 +670,24 @@ impl CertLedger for PostgresStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(row.try_get("number")?)
+    }
+
+    async fn latest_crls(&self) -> Result<Vec<CrlNumberRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT ON (issuer_id) issuer_id, number, created_at FROM ca_crl_numbers \
+             ORDER BY issuer_id, number DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(CrlNumberRecord {
+                    issuer_id: row.try_get("issuer_id")?,
+                    number: row.try_get("number")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
     }
 
     async fn bundle_sequence(&self, digest: &str, now: &str) -> Result<u64, StoreError> {

@@ -3,7 +3,9 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use crate::{ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord, Store, StoreError};
+use crate::{
+    ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord, ReportRecord, Store, StoreError,
+};
 
 /// Rows per multi-row INSERT: well under SQLite's bound-parameter limit.
 const INSERT_CHUNK: usize = 200;
@@ -253,6 +255,42 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+
+    async fn keep_report(&self, report: &ReportRecord) -> Result<i64, StoreError> {
+        let id = sqlx::query(
+            "INSERT INTO compliance_reports (framework, generated_at, digest, report) \
+             VALUES (?,?,?,?)",
+        )
+        .bind(&report.framework)
+        .bind(&report.generated_at)
+        .bind(&report.digest)
+        .bind(&report.report)
+        .execute(&self.pool)
+        .await?
+        .last_insert_rowid();
+        Ok(id)
+    }
+
+    async fn reports(&self, framework: &str, limit: u32) -> Result<Vec<ReportRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT framework, generated_at, digest, report FROM compliance_reports \
+             WHERE framework = ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(framework)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(report_from_row).collect()
+    }
+}
+
+fn report_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ReportRecord, StoreError> {
+    Ok(ReportRecord {
+        framework: row.try_get("framework")?,
+        generated_at: row.try_get("generated_at")?,
+        digest: row.try_get("digest")?,
+        report: row.try_get("report")?,
+    })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use palisade_store::{
     CertCompletion, CertFilter, CertLedger, CertRecord, ChainedRecord, Checkpoint, IssuerRecord,
-    JoinTokenRecord, PolicyVersionRecord, Store, StoreError, StoreEvent,
+    JoinTokenRecord, PolicyVersionRecord, ReportRecord, Store, StoreError, StoreEvent,
 };
 
 /// A backend under test: the store and the ledger on one database.
@@ -63,6 +63,8 @@ contract!(
     ledger_reserve_complete_revoke_list,
     serials_never_collide_between_handles,
     issuers_tokens_crl_numbers_bundle_sequence,
+    latest_crls_per_issuer_read_only,
+    compliance_reports_kept_per_framework,
     reopening_keeps_everything,
 );
 
@@ -507,6 +509,87 @@ async fn issuers_tokens_crl_numbers_bundle_sequence(b: Backend) {
         3,
         "back is a change too"
     );
+}
+
+async fn latest_crls_per_issuer_read_only(b: Backend) {
+    let l = b.ledger;
+    assert!(l.latest_crls().await.unwrap().is_empty());
+    let a1 = l
+        .next_crl_number("a", "2026-01-01T00:00:00Z")
+        .await
+        .unwrap();
+    let b1 = l
+        .next_crl_number("b", "2026-01-01T00:05:00Z")
+        .await
+        .unwrap();
+    let a2 = l
+        .next_crl_number("a", "2026-01-01T00:10:00Z")
+        .await
+        .unwrap();
+    assert!(a2 > a1);
+    let latest = |l: Arc<dyn CertLedger>| async move {
+        l.latest_crls()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.issuer_id, r.number, r.created_at))
+            .collect::<Vec<_>>()
+    };
+    let want = vec![
+        ("a".to_owned(), a2, "2026-01-01T00:10:00Z".to_owned()),
+        ("b".to_owned(), b1, "2026-01-01T00:05:00Z".to_owned()),
+    ];
+    assert_eq!(latest(l.clone()).await, want, "newest per issuer");
+    // Reading takes no number: the next one follows a2 directly.
+    assert_eq!(latest(l.clone()).await, want);
+    let a3 = l.next_crl_number("a", "t").await.unwrap();
+    assert!(a3 > a2);
+    let after: Vec<_> = l.latest_crls().await.unwrap();
+    assert_eq!(after[0].number, a3);
+}
+
+async fn compliance_reports_kept_per_framework(b: Backend) {
+    let s = b.store;
+    assert!(s.reports("soc2", 2).await.unwrap().is_empty());
+    let report = |framework: &str, at: &str| ReportRecord {
+        framework: framework.into(),
+        generated_at: at.into(),
+        digest: format!("d-{framework}-{at}"),
+        // Reports are large documents: more than a page of text each.
+        report: format!(
+            "{{\"framework\":\"{framework}\",\"pad\":\"{}\"}}",
+            "x".repeat(100_000)
+        ),
+    };
+    let mut ids = Vec::new();
+    for (framework, at) in [
+        ("soc2", "2026-01-01T00:00:00Z"),
+        ("hipaa", "2026-01-01T00:00:01Z"),
+        ("soc2", "2026-01-01T00:00:02Z"),
+        // The clock went back: the history keeps the order of keeping.
+        ("soc2", "2025-12-31T00:00:00Z"),
+    ] {
+        ids.push(s.keep_report(&report(framework, at)).await.unwrap());
+    }
+    assert!(ids.windows(2).all(|w| w[1] > w[0]), "ids grow: {ids:?}");
+    let soc2 = s.reports("soc2", 2).await.unwrap();
+    assert_eq!(
+        soc2,
+        vec![
+            report("soc2", "2025-12-31T00:00:00Z"),
+            report("soc2", "2026-01-01T00:00:02Z")
+        ],
+        "the last two, newest first, byte for byte"
+    );
+    assert_eq!(s.reports("soc2", 10).await.unwrap().len(), 3);
+    assert_eq!(
+        s.reports("hipaa", 10).await.unwrap(),
+        vec![report("hipaa", "2026-01-01T00:00:01Z")]
+    );
+    assert!(s.reports("gdpr", 10).await.unwrap().is_empty());
+    // Another handle (a replica, or the CLI beside the server) sees them.
+    let other = palisade_store::open(&b.url).await.unwrap();
+    assert_eq!(other.reports("soc2", 1).await.unwrap(), soc2[..1].to_vec());
 }
 
 async fn reopening_keeps_everything(b: Backend) {
