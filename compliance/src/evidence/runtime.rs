@@ -1,5 +1,13 @@
 //! Runtime evidence: the configuration the binary runs with (admin API
 //! protection, TLS), the secrets backend, and the data directory's key files.
+//!
+//! The key scan never opens SQLite database files (the store and its `-wal`,
+//! `-shm`, `-journal` companions): SQLite's locks are POSIX record locks,
+//! which a process drops on *every* descriptor of a file as soon as it
+//! closes *any* descriptor of it. Reading the store's files from the server
+//! process would release the server's own locks, and the next process that
+//! closed the database (any `palisade` command) would checkpoint and delete
+//! the write-ahead log the server still writes to: silently lost writes.
 
 use std::path::{Path, PathBuf};
 
@@ -80,6 +88,7 @@ pub(super) fn collect(r: &RuntimeFacts, at: &str) -> Vec<Evidence> {
         at,
         json!({
             "files_examined": scan.files,
+            "database_files_not_opened": scan.databases_skipped,
             "truncated": scan.truncated,
             "plaintext_pem_keys": scan.pem_keys,
             "key_files": scan.key_files,
@@ -115,6 +124,19 @@ struct KeyScan {
     pem_keys: Vec<String>,
     key_files: Vec<String>,
     open_key_files: Vec<String>,
+    databases_skipped: usize,
+}
+
+/// Whether `name` is a SQLite database or one of its companion files (by
+/// name: the file must not be opened, see the module comment).
+fn is_sqlite_file(name: &str) -> bool {
+    let base = ["-wal", "-shm", "-journal"]
+        .iter()
+        .find_map(|s| name.strip_suffix(s))
+        .unwrap_or(name);
+    [".db", ".sqlite", ".sqlite3"]
+        .iter()
+        .any(|ext| base.ends_with(ext))
 }
 
 impl KeyScan {
@@ -141,6 +163,11 @@ impl KeyScan {
             if !ft.is_file() {
                 continue;
             }
+            let name = e.file_name().to_string_lossy().into_owned();
+            if is_sqlite_file(&name) {
+                self.databases_skipped += 1;
+                continue;
+            }
             self.files += 1;
             let rel = path
                 .strip_prefix(root)
@@ -152,7 +179,6 @@ impl KeyScan {
                     self.pem_keys.push(rel.clone());
                 }
             }
-            let name = e.file_name().to_string_lossy().into_owned();
             if name.ends_with(".pk8") || name.ends_with(".key") || name.ends_with(".pem") {
                 self.key_files.push(rel.clone());
                 if readable_by_others(&path) {
@@ -189,4 +215,33 @@ fn readable_by_others(path: &Path) -> bool {
 #[cfg(not(unix))]
 fn readable_by_others(_path: &Path) -> bool {
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_sqlite_file;
+
+    #[test]
+    fn sqlite_files_are_recognised_by_name() {
+        for n in [
+            "palisade.db",
+            "palisade.db-wal",
+            "palisade.db-shm",
+            "palisade.db-journal",
+            "x.sqlite",
+            "x.sqlite3-wal",
+        ] {
+            assert!(is_sqlite_file(n), "{n}");
+        }
+        for n in [
+            "admin.token",
+            "ca.key",
+            "trust.pem",
+            "db",
+            "notes.dbx",
+            "wal",
+        ] {
+            assert!(!is_sqlite_file(n), "{n}");
+        }
+    }
 }
