@@ -12,7 +12,7 @@
 //!   checksums, vendored test data) are not read.
 //! - A parameter expansion is a reference, not a value: `${NAME}`, `$(command)` and the like are not secrets, and
 //!   neither is a name inside one (`postgres://app:${DB_PASSWORD:-dev}@db`); the literal default an expansion
-//!   falls back to is searched like any value ([`expansion`]).
+//!   falls back to is searched like any value (`expansion.rs`).
 //! - A finding never carries the secret: only its first characters (at most 4, at most a fifth of it) and its
 //!   length. Findings are [`ConfigFinding`]s of [`Family::Secret`], so reports, suppressions and the gate treat
 //!   them like misconfigurations.
