@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::authz::{authorize, entity, Caller, IssueAuthorizer, Requester};
-use crate::keys::{key_from_pem, key_from_pkcs8, key_pem, KeyAlgorithm, PrivateKeyPem};
+use crate::keys::{key_from_pem, key_from_pkcs8, key_pem, CaKey, KeyAlgorithm, PrivateKeyPem};
 use crate::ledger_writer::LedgerWriter;
 use crate::tbs::{TbsCertificate, TbsRecorder};
 use crate::timefmt::{now, parse, rfc3339};
@@ -181,7 +181,8 @@ struct Signer {
     cert_pem: String,
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
-    issuer: Issuer<'static, KeyPair>,
+    /// Signs deterministically (see [`CaKey`]).
+    issuer: Issuer<'static, CaKey>,
     /// Same name, key identifier, algorithm and public key, no signature:
     /// serializes the to-be-signed certificate recorded before signing.
     recorder: Issuer<'static, TbsRecorder>,
@@ -211,6 +212,8 @@ pub struct CertificateAuthority {
     /// Bumped whenever the trust material or the revocation set changes.
     revision: std::sync::atomic::AtomicU64,
     revoked_seen: std::sync::atomic::AtomicUsize,
+    /// Certificates re-derived when the ledger was opened.
+    recovered_at_open: usize,
 }
 
 impl std::fmt::Debug for CertificateAuthority {
@@ -365,6 +368,18 @@ impl CertificateAuthority {
     }
 
     async fn unseal_key(kek: &dyn KeyWrapper, rec: &IssuerRecord) -> Result<KeyPair, CaError> {
+        key_from_pkcs8(&Self::unseal_der(kek, rec).await?)
+    }
+
+    /// An issuer's key for signing certificates (deterministic signatures).
+    async fn unseal_ca_key(kek: &dyn KeyWrapper, rec: &IssuerRecord) -> Result<CaKey, CaError> {
+        CaKey::from_pkcs8(&Self::unseal_der(kek, rec).await?)
+    }
+
+    async fn unseal_der(
+        kek: &dyn KeyWrapper,
+        rec: &IssuerRecord,
+    ) -> Result<Zeroizing<Vec<u8>>, CaError> {
         let sealed = rec.sealed_key.as_deref().ok_or_else(|| {
             CaError::Crypto(format!(
                 "the key of {} {} is kept offline",
@@ -373,8 +388,7 @@ impl CertificateAuthority {
         })?;
         let blob: SealedBlob = serde_json::from_str(sealed)
             .map_err(|e| CaError::Crypto(format!("sealed key of {}: {e}", rec.id)))?;
-        let der = palisade_secrets::open_sealed(kek, &blob, &seal_context(&rec.id)).await?;
-        key_from_pkcs8(&der)
+        Ok(palisade_secrets::open_sealed(kek, &blob, &seal_context(&rec.id)).await?)
     }
 
     async fn new_intermediate(
@@ -426,8 +440,10 @@ impl CertificateAuthority {
         Ok(id)
     }
 
-    /// Loads an initialized CA: unseals the active intermediate's key and
-    /// starts the ledger's group-commit writer (needs a Tokio runtime).
+    /// Loads an initialized CA: unseals the active intermediate's key,
+    /// completes the certificates whose completion a crash lost (see
+    /// [`Self::recovered_at_open`]) and starts the ledger's group-commit
+    /// writer (needs a Tokio runtime).
     pub async fn load(
         ledger: Arc<dyn CertLedger>,
         kek: Arc<dyn KeyWrapper>,
@@ -437,6 +453,15 @@ impl CertificateAuthority {
         let mut config = config;
         config.trust_domain = crate::spiffe::parse_trust_domain(&config.trust_domain)?;
         let state = Self::load_state(ledger.as_ref(), kek.as_ref()).await?;
+        let recovered_at_open =
+            Self::complete_lost(ledger.as_ref(), kek.as_ref(), &state.signer).await?;
+        if recovered_at_open > 0 {
+            tracing::warn!(
+                certificates = recovered_at_open,
+                "re-derived certificates whose completion a crash lost (reserved, signed \
+                 again from the recorded to-be-signed bytes, verified, completed)"
+            );
+        }
         Ok(Self {
             writer: LedgerWriter::spawn(ledger.clone()),
             config,
@@ -448,7 +473,23 @@ impl CertificateAuthority {
             crl_lock: tokio::sync::Mutex::new(()),
             revision: std::sync::atomic::AtomicU64::new(1),
             revoked_seen: std::sync::atomic::AtomicUsize::new(0),
+            recovered_at_open,
         })
+    }
+
+    /// How many certificates [`Self::load`] found reserved but never
+    /// completed (the process stopped between the two) and completed by
+    /// signing their recorded to-be-signed bytes again. CA signatures are
+    /// deterministic, so each is byte for byte the certificate handed out.
+    pub fn recovered_at_open(&self) -> usize {
+        self.recovered_at_open
+    }
+
+    /// Returns once every certificate issued so far is recorded in full
+    /// (completions ride the next group commit; call this before a clean
+    /// exit so that the next start has nothing to recover).
+    pub async fn flush(&self) -> Result<(), CaError> {
+        self.writer.flush().await
     }
 
     async fn load_state(ledger: &dyn CertLedger, kek: &dyn KeyWrapper) -> Result<State, CaError> {
@@ -461,10 +502,7 @@ impl CertificateAuthority {
             .rev()
             .find(|i| i.kind == "intermediate" && i.status == "active")
             .ok_or(CaError::NotInitialized)?;
-        let key = Self::unseal_key(kek, active).await?;
-        if KeyAlgorithm::of(key.algorithm()).is_none() {
-            return Err(CaError::Crypto("unsupported CA key algorithm".into()));
-        }
+        let key = Self::unseal_ca_key(kek, active).await?;
         let der = pem_to_der(&active.cert_pem)?;
         let (_, x) = x509_parser::parse_x509_certificate(&der)
             .map_err(|e| CaError::Crypto(format!("intermediate certificate: {e}")))?;
@@ -474,7 +512,7 @@ impl CertificateAuthority {
             not_after: x509_time(x.validity().not_after),
             recorder: Issuer::from_ca_cert_der(
                 &CertificateDer::from(der.as_slice()),
-                TbsRecorder::of(&key),
+                TbsRecorder::of(key.pair()),
             )?,
             issuer: Issuer::from_ca_cert_der(&CertificateDer::from(der.as_slice()), key)?,
             cert_pem: active.cert_pem.clone(),
@@ -497,6 +535,64 @@ impl CertificateAuthority {
             intermediates,
             sequence,
         })
+    }
+
+    /// Completes every reservation without its certificate (see
+    /// [`crate::recovery`]); returns how many. One that cannot be re-derived
+    /// (its issuer's key kept offline, a corrupt record) is reported and
+    /// left reserved: it stays in the ledger, and CRLs can still list it.
+    async fn complete_lost(
+        ledger: &dyn CertLedger,
+        kek: &dyn KeyWrapper,
+        signer: &Signer,
+    ) -> Result<usize, CaError> {
+        let lost = ledger.incomplete_certs().await?;
+        if lost.is_empty() {
+            return Ok(0);
+        }
+        let issuers = ledger.issuers().await?;
+        let mut keys: std::collections::HashMap<String, Option<(CaKey, Vec<u8>)>> =
+            std::collections::HashMap::new();
+        let mut done = Vec::with_capacity(lost.len());
+        for rec in &lost {
+            let derived = if rec.issuer_id == signer.id {
+                let der = pem_to_der(&signer.cert_pem)?;
+                crate::recovery::rederive(rec, signer.issuer.key(), &der)
+            } else {
+                if !keys.contains_key(&rec.issuer_id) {
+                    let loaded = match issuers.iter().find(|i| i.id == rec.issuer_id) {
+                        Some(i) => match Self::unseal_ca_key(kek, i).await {
+                            Ok(k) => Some((k, pem_to_der(&i.cert_pem)?)),
+                            Err(e) => {
+                                tracing::error!(issuer = %i.id, error = %e, "cannot unseal an issuer key to recover its certificates");
+                                None
+                            }
+                        },
+                        None => None,
+                    };
+                    keys.insert(rec.issuer_id.clone(), loaded);
+                }
+                match keys.get(&rec.issuer_id).and_then(Option::as_ref) {
+                    Some((key, der)) => crate::recovery::rederive(rec, key, der),
+                    None => Err(CaError::Crypto(format!(
+                        "certificate {}: the key of issuer {} is not available",
+                        rec.serial, rec.issuer_id
+                    ))),
+                }
+            };
+            match derived {
+                Ok(c) => done.push(c),
+                Err(e) => tracing::error!(
+                    serial = %rec.serial,
+                    error = %e,
+                    "cannot re-derive a reserved certificate; it stays reserved"
+                ),
+            }
+        }
+        for chunk in done.chunks(256) {
+            ledger.write_batch(&[], chunk).await?;
+        }
+        Ok(done.len())
     }
 
     /// Re-reads the issuers (after a rollover) and swaps the signer in.
@@ -758,8 +854,11 @@ impl CertificateAuthority {
 
     /// Issues an X.509-SVID. Order: validate the request, authenticate the
     /// caller (a join token burns here), authorize (`ca:issue`), reserve the
-    /// serial and record the to-be-signed certificate (durable), sign exactly
-    /// the recorded bytes, record the certificate (durable), answer.
+    /// serial and record the to-be-signed certificate (durable; the recorded
+    /// bytes are signed meanwhile), answer; the certificate is recorded with
+    /// the next group commit. The signature is deterministic, so the
+    /// reservation alone fixes the certificate: should the process stop
+    /// before the completion is written, [`Self::load`] re-derives it.
     pub async fn issue(
         &self,
         req: IssueRequest,
@@ -932,9 +1031,10 @@ impl CertificateAuthority {
         let mut sans: Vec<String> = dns.clone();
         sans.extend(ips.iter().map(|i| i.to_string()));
 
-        // 5. Reserve the serial and record the to-be-signed certificate.
+        // 5. Reserve the serial and record the to-be-signed certificate;
+        // 6. sign exactly the recorded bytes while the reservation commits.
         let mut attempt = 0;
-        let (serial_hex, tbs) = loop {
+        let (serial_hex, der) = loop {
             let (serial, serial_hex) = random_serial();
             params.serial_number = Some(SerialNumber::from_slice(&serial));
             let tbs = TbsCertificate::new(&params, &public_key, &signer.recorder)?;
@@ -954,8 +1054,11 @@ impl CertificateAuthority {
                 revocation_reason: None,
                 created_at: rfc3339(t),
             };
-            match self.writer.reserve(rec).await {
-                Ok(()) => break (serial_hex, tbs),
+            let (reserved, signed) = tokio::join!(self.writer.reserve(rec), async {
+                tbs.sign(signer.issuer.key())
+            });
+            match reserved {
+                Ok(()) => break (serial_hex, signed?),
                 // A serial collision (2^-152) or a transient error: new serial.
                 Err(e) if attempt < 2 => {
                     tracing::warn!(error = %e, "ledger reservation failed, retrying with a new serial");
@@ -965,12 +1068,10 @@ impl CertificateAuthority {
             }
         };
 
-        // 6. Sign exactly the recorded bytes.
-        let der = tbs.sign(signer.issuer.key())?;
-
-        // 7. Record the result, 8. answer.
+        // 7. Record the result with the next group commit, 8. answer now:
+        // the reservation is durable and determines the certificate.
         self.writer
-            .complete(CertCompletion {
+            .complete_later(CertCompletion {
                 serial: serial_hex.clone(),
                 cert_der: der.clone(),
             })
@@ -1082,7 +1183,7 @@ impl CertificateAuthority {
                 })
                 .collect(),
             key_identifier_method: key_id(match &key {
-                None => st.signer.issuer.key().public_key_raw(),
+                None => st.signer.issuer.key().pair().public_key_raw(),
                 Some(k) => k.public_key_raw(),
             }),
         };

@@ -81,3 +81,83 @@ pub(crate) fn key_from_pkcs8(der: &[u8]) -> Result<KeyPair, CaError> {
 pub(crate) fn key_from_pem(pem: &str) -> Result<KeyPair, CaError> {
     KeyPair::from_pem(pem).map_err(|e| CaError::Crypto(format!("cannot load key: {e}")))
 }
+
+/// An ECDSA CA key in RustCrypto form: signs with RFC 6979 nonces.
+enum EcdsaKey {
+    P256(p256::ecdsa::SigningKey),
+    P384(p384::ecdsa::SigningKey),
+}
+
+/// A CA private key whose signatures are deterministic: ECDSA with RFC 6979
+/// nonces (RustCrypto `p256`/`p384`), Ed25519 by construction. A certificate
+/// is then a function of its to-be-signed bytes and the key, so one whose
+/// completion a crash lost is re-derived, byte for byte, from the ledger.
+///
+/// The secret scalar is zeroed on drop (RustCrypto's `SigningKey` and rcgen's
+/// `KeyPair` with the `zeroize` feature); it is never printed.
+pub(crate) struct CaKey {
+    /// Public key and algorithm; signs Ed25519 (deterministic in ring).
+    pair: KeyPair,
+    /// The same ECDSA key, for deterministic signatures.
+    ecdsa: Option<EcdsaKey>,
+}
+
+impl CaKey {
+    /// Loads a CA key from its PKCS#8 DER, checking that both
+    /// representations hold the same key.
+    pub(crate) fn from_pkcs8(der: &[u8]) -> Result<Self, CaError> {
+        use p256::pkcs8::DecodePrivateKey as _;
+        let pair = key_from_pkcs8(der)?;
+        let bad = |e: &dyn std::fmt::Display| CaError::Crypto(format!("cannot load CA key: {e}"));
+        let (ecdsa, public) = match KeyAlgorithm::of(pair.algorithm()) {
+            Some(KeyAlgorithm::P256) => {
+                let k = p256::ecdsa::SigningKey::from_pkcs8_der(der).map_err(|e| bad(&e))?;
+                let public = k.verifying_key().to_sec1_bytes();
+                (Some(EcdsaKey::P256(k)), Some(public))
+            }
+            Some(KeyAlgorithm::P384) => {
+                let k = p384::ecdsa::SigningKey::from_pkcs8_der(der).map_err(|e| bad(&e))?;
+                let public = k.verifying_key().to_sec1_bytes();
+                (Some(EcdsaKey::P384(k)), Some(public))
+            }
+            Some(KeyAlgorithm::Ed25519) => (None, None),
+            None => return Err(CaError::Crypto("unsupported CA key algorithm".into())),
+        };
+        if public.is_some_and(|p| *p != *pair.public_key_raw()) {
+            return Err(bad(&"the ECDSA key does not match its public key"));
+        }
+        Ok(Self { pair, ecdsa })
+    }
+
+    /// The key pair (public key, algorithm).
+    pub(crate) fn pair(&self) -> &KeyPair {
+        &self.pair
+    }
+}
+
+impl rcgen::PublicKeyData for CaKey {
+    fn der_bytes(&self) -> &[u8] {
+        self.pair.der_bytes()
+    }
+
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        self.pair.algorithm()
+    }
+}
+
+impl rcgen::SigningKey for CaKey {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        use p256::ecdsa::signature::Signer as _;
+        Ok(match &self.ecdsa {
+            Some(EcdsaKey::P256(k)) => {
+                let sig: p256::ecdsa::DerSignature = k.sign(msg);
+                sig.as_bytes().to_vec()
+            }
+            Some(EcdsaKey::P384(k)) => {
+                let sig: p384::ecdsa::DerSignature = k.sign(msg);
+                sig.as_bytes().to_vec()
+            }
+            None => self.pair.sign(msg)?,
+        })
+    }
+}

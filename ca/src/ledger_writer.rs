@@ -1,5 +1,12 @@
 //! Group commit: issuances running at the same time share one ledger
 //! transaction (one fsync) instead of paying one each.
+//!
+//! A reservation is waited for: the answer to a request goes out only once
+//! it is durable. A completion is not: it rides the next transaction, with
+//! the next reservations, so each request waits for one flush, not two.
+//! Should the process die first, the reservation holds everything needed to
+//! re-derive the certificate (deterministic signatures), and the CA does so
+//! when it next opens the ledger.
 
 use std::sync::Arc;
 
@@ -14,18 +21,41 @@ const MAX_BATCH: usize = 256;
 enum Op {
     Reserve(Box<CertRecord>),
     Complete(CertCompletion),
+    /// Nothing to write: answered once everything queued before it is.
+    Flush,
 }
 
 struct Pending {
     op: Op,
-    done: oneshot::Sender<Result<(), String>>,
+    /// `None`: nobody waits (a completion riding the next commit).
+    done: Option<oneshot::Sender<Result<(), String>>>,
 }
 
-/// A handle to the background writer. Each call returns once its operation
-/// is committed (durable) or failed.
+impl Pending {
+    fn answer(self, res: Result<(), String>) {
+        match (self.done, &self.op, res) {
+            (Some(done), _, res) => {
+                let _ = done.send(res);
+            }
+            (None, Op::Complete(c), Err(e)) => tracing::warn!(
+                serial = %c.serial,
+                error = %e,
+                "could not record a signed certificate; its reservation stays and the CA \
+                 re-derives it when it next opens the ledger"
+            ),
+            (None, _, _) => {}
+        }
+    }
+}
+
+/// A handle to the background writer.
 #[derive(Clone)]
 pub(crate) struct LedgerWriter {
     tx: mpsc::Sender<Pending>,
+}
+
+fn gone() -> CaError {
+    CaError::LedgerWrite("the ledger writer stopped".into())
 }
 
 impl LedgerWriter {
@@ -50,9 +80,11 @@ impl LedgerWriter {
 
     async fn submit(&self, op: Op) -> Result<(), CaError> {
         let (done, wait) = oneshot::channel();
-        let gone = || CaError::LedgerWrite("the ledger writer stopped".into());
         self.tx
-            .send(Pending { op, done })
+            .send(Pending {
+                op,
+                done: Some(done),
+            })
             .await
             .map_err(|_| gone())?;
         match wait.await {
@@ -62,14 +94,27 @@ impl LedgerWriter {
         }
     }
 
-    /// Durably records a reserved (not yet signed) certificate.
+    /// Durably records a reserved (not yet signed) certificate; returns
+    /// once it is committed.
     pub(crate) async fn reserve(&self, rec: CertRecord) -> Result<(), CaError> {
         self.submit(Op::Reserve(Box::new(rec))).await
     }
 
-    /// Durably attaches the signed certificate to its reservation.
-    pub(crate) async fn complete(&self, c: CertCompletion) -> Result<(), CaError> {
-        self.submit(Op::Complete(c)).await
+    /// Queues the signed certificate for its reservation: it is committed
+    /// with the next transaction; nobody waits for it.
+    pub(crate) async fn complete_later(&self, c: CertCompletion) -> Result<(), CaError> {
+        self.tx
+            .send(Pending {
+                op: Op::Complete(c),
+                done: None,
+            })
+            .await
+            .map_err(|_| gone())
+    }
+
+    /// Returns once everything queued so far is committed (or failed).
+    pub(crate) async fn flush(&self) -> Result<(), CaError> {
+        self.submit(Op::Flush).await
     }
 }
 
@@ -81,6 +126,7 @@ async fn commit(ledger: &dyn CertLedger, batch: Vec<Pending>) {
             match &p.op {
                 Op::Reserve(x) => r.push((**x).clone()),
                 Op::Complete(x) => c.push(x.clone()),
+                Op::Flush => {}
             }
         }
         (r, c)
@@ -89,7 +135,7 @@ async fn commit(ledger: &dyn CertLedger, batch: Vec<Pending>) {
     match ledger.write_batch(&r, &c).await {
         Ok(()) => {
             for p in batch {
-                let _ = p.done.send(Ok(()));
+                p.answer(Ok(()));
             }
         }
         Err(_) if batch.len() > 1 => {
@@ -97,12 +143,12 @@ async fn commit(ledger: &dyn CertLedger, batch: Vec<Pending>) {
             for p in batch {
                 let (r, c) = split(std::slice::from_ref(&p));
                 let res = ledger.write_batch(&r, &c).await.map_err(|e| e.to_string());
-                let _ = p.done.send(res);
+                p.answer(res);
             }
         }
         Err(e) => {
             for p in batch {
-                let _ = p.done.send(Err(e.to_string()));
+                p.answer(Err(e.to_string()));
             }
         }
     }

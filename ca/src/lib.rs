@@ -61,6 +61,7 @@ mod error;
 pub mod http;
 mod keys;
 mod ledger_writer;
+mod recovery;
 pub mod renewal;
 mod spiffe;
 mod tbs;

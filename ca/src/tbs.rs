@@ -77,6 +77,28 @@ impl TbsCertificate {
         })
     }
 
+    /// A to-be-signed certificate as recorded in the ledger. The signature
+    /// algorithm identifier is taken from inside it (RFC 5280 section
+    /// 4.1.2.3: the same as the certificate's outer one).
+    pub(crate) fn from_recorded(der: Vec<u8>) -> Result<Self, CaError> {
+        let bad = || CaError::Crypto("the recorded to-be-signed certificate is malformed".into());
+        let (whole, rest) = der_element(&der).ok_or_else(bad)?;
+        if !rest.is_empty() || whole.first() != Some(&0x30) {
+            return Err(bad());
+        }
+        let mut fields = &whole[header_len(whole).ok_or_else(bad)?..];
+        if fields.first() == Some(&0xa0) {
+            fields = der_element(fields).ok_or_else(bad)?.1; // version
+        }
+        let (serial, rest) = der_element(fields).ok_or_else(bad)?;
+        let (alg_id, _) = der_element(rest).ok_or_else(bad)?;
+        if serial.first() != Some(&0x02) || alg_id.first() != Some(&0x30) {
+            return Err(bad());
+        }
+        let alg_id = alg_id.to_vec();
+        Ok(Self { der, alg_id })
+    }
+
     /// Signs the recorded bytes with `key` and returns the certificate, DER.
     pub(crate) fn sign(&self, key: &impl SigningKey) -> Result<Vec<u8>, CaError> {
         let signature = key.sign(&self.der)?;
@@ -199,6 +221,36 @@ mod tests {
             let (_, issuer) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
             x.verify_signature(Some(issuer.public_key())).unwrap();
         }
+    }
+
+    #[test]
+    fn a_recorded_tbs_signs_to_the_same_certificate_byte_for_byte() {
+        // Deterministic CA keys (RFC 6979 for ECDSA): re-signing the bytes
+        // the ledger holds re-derives the certificate handed out.
+        for alg in [
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+            &rcgen::PKCS_ECDSA_P384_SHA384,
+            &rcgen::PKCS_ED25519,
+        ] {
+            let (ca_der, ring_key) = ca(alg);
+            let ca_key = crate::keys::CaKey::from_pkcs8(ring_key.serialized_der()).unwrap();
+            let der = CertificateDer::from(ca_der.as_slice());
+            let recorder = Issuer::from_ca_cert_der(&der, TbsRecorder::of(ca_key.pair())).unwrap();
+            let (params, subject) = leaf();
+            let tbs = TbsCertificate::new(&params, &subject, &recorder).unwrap();
+            let handed_out = tbs.sign(&ca_key).unwrap();
+            let recorded = TbsCertificate::from_recorded(tbs.der.clone()).unwrap();
+            assert_eq!(recorded, tbs);
+            // A key loaded afresh from the same PKCS#8 (a restarted CA).
+            let reloaded = crate::keys::CaKey::from_pkcs8(ring_key.serialized_der()).unwrap();
+            assert_eq!(recorded.sign(&reloaded).unwrap(), handed_out);
+            let (_, x) = x509_parser::parse_x509_certificate(&handed_out).unwrap();
+            let (_, issuer) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
+            x.verify_signature(Some(issuer.public_key())).unwrap();
+        }
+        assert!(TbsCertificate::from_recorded(vec![0x30, 0x03, 0x02, 0x01, 0x01]).is_err());
+        assert!(TbsCertificate::from_recorded(vec![0x30, 0x05, 0xa0]).is_err());
+        assert!(TbsCertificate::from_recorded(Vec::new()).is_err());
     }
 
     #[test]

@@ -14,6 +14,10 @@ use palisade_ca::{
     Requester, SpiffeId,
 };
 use palisade_secrets::{KeyWrapper, LocalKek, MasterKey};
+use palisade_store::{
+    CertCompletion, CertLedger, CertRecord, CrlNumberRecord, IssuerRecord, JoinTokenRecord,
+    StoreError,
+};
 use rcgen::{CertificateParams, DistinguishedName, KeyPair, SanType};
 
 struct Fixture {
@@ -241,25 +245,34 @@ async fn every_certificate_is_in_the_ledger_before_it_is_returned() {
         })
         .collect();
     let mut serials = std::collections::BTreeSet::new();
+    let mut issued = Vec::new();
+    // A fresh process (new connection) sees every answered certificate at
+    // once: its reservation, with every ledger field and the exact
+    // to-be-signed bytes, is durable before the answer.
+    let ledger = palisade_store::open_ledger(&f.url).await.unwrap();
     for t in tasks {
         let svid = t.await.unwrap();
-        let rec = ca
-            .ledger()
+        let rec = ledger
             .cert(&svid.serial)
             .await
             .unwrap()
             .expect("in the ledger");
-        assert_eq!(rec.status, "issued");
-        assert_eq!(rec.cert_der.as_deref(), Some(svid.cert_der.as_slice()));
+        assert!(["reserved", "issued"].contains(&rec.status.as_str()));
         assert_eq!(rec.spiffe_id, svid.spiffe_id);
         assert_eq!(rec.requester, "admin:test");
         // The recorded to-be-signed certificate is exactly what was signed.
         let (_, x) = x509_parser::parse_x509_certificate(&svid.cert_der).unwrap();
         assert_eq!(rec.tbs_der, x.tbs_certificate.as_ref());
-        assert!(serials.insert(svid.serial));
+        assert!(serials.insert(svid.serial.clone()));
+        issued.push(svid);
     }
-    // A fresh process (new connection) sees all of them.
-    let ledger = palisade_store::open_ledger(&f.url).await.unwrap();
+    // The certificates follow with the next group commit.
+    ca.flush().await.unwrap();
+    for svid in &issued {
+        let rec = ledger.cert(&svid.serial).await.unwrap().unwrap();
+        assert_eq!(rec.status, "issued");
+        assert_eq!(rec.cert_der.as_deref(), Some(svid.cert_der.as_slice()));
+    }
     let all = ledger
         .list_certs(&CertFilter {
             statuses: vec!["issued".into()],
@@ -761,6 +774,7 @@ async fn the_servers_own_certificate_does_not_depend_on_the_policy_bundle() {
     // ...but the serving process still gets its own certificate, through the
     // same checks and ledger order, recorded with its own requester.
     let svid = ca.issue_own(req, "tls-listener").await.unwrap();
+    ca.flush().await.unwrap();
     let rec = ca.ledger().cert(&svid.serial).await.unwrap().unwrap();
     assert_eq!(rec.requester, "server:tls-listener");
     assert_eq!(rec.status, "issued");
@@ -771,4 +785,143 @@ async fn the_servers_own_certificate_does_not_depend_on_the_policy_bundle() {
         ..Default::default()
     };
     assert!(ca.issue_own(foreign, "tls-listener").await.is_err());
+}
+
+/// The real SQLite ledger, except that completions never reach it: what a
+/// process killed after answering and before its next group commit leaves.
+struct CompletionsLost(Arc<dyn CertLedger>);
+
+#[async_trait::async_trait]
+impl CertLedger for CompletionsLost {
+    async fn write_batch(
+        &self,
+        reserve: &[CertRecord],
+        _complete: &[CertCompletion],
+    ) -> Result<(), StoreError> {
+        self.0.write_batch(reserve, &[]).await
+    }
+    async fn cert(&self, serial: &str) -> Result<Option<CertRecord>, StoreError> {
+        self.0.cert(serial).await
+    }
+    async fn incomplete_certs(&self) -> Result<Vec<CertRecord>, StoreError> {
+        self.0.incomplete_certs().await
+    }
+    async fn list_certs(&self, filter: &CertFilter) -> Result<Vec<CertRecord>, StoreError> {
+        self.0.list_certs(filter).await
+    }
+    async fn revoke_cert(&self, serial: &str, reason: &str, at: &str) -> Result<bool, StoreError> {
+        self.0.revoke_cert(serial, reason, at).await
+    }
+    async fn revoked_certs(
+        &self,
+        issuer_id: &str,
+        not_after_min: &str,
+    ) -> Result<Vec<CertRecord>, StoreError> {
+        self.0.revoked_certs(issuer_id, not_after_min).await
+    }
+    async fn put_issuer(&self, issuer: &IssuerRecord) -> Result<(), StoreError> {
+        self.0.put_issuer(issuer).await
+    }
+    async fn issuers(&self) -> Result<Vec<IssuerRecord>, StoreError> {
+        self.0.issuers().await
+    }
+    async fn put_join_token(&self, token: &JoinTokenRecord) -> Result<(), StoreError> {
+        self.0.put_join_token(token).await
+    }
+    async fn burn_join_token(
+        &self,
+        token_hash: &str,
+        now: &str,
+    ) -> Result<Option<JoinTokenRecord>, StoreError> {
+        self.0.burn_join_token(token_hash, now).await
+    }
+    async fn next_crl_number(&self, issuer_id: &str, now: &str) -> Result<i64, StoreError> {
+        self.0.next_crl_number(issuer_id, now).await
+    }
+    async fn latest_crls(&self) -> Result<Vec<CrlNumberRecord>, StoreError> {
+        self.0.latest_crls().await
+    }
+    async fn bundle_sequence(&self, digest: &str, now: &str) -> Result<u64, StoreError> {
+        self.0.bundle_sequence(digest, now).await
+    }
+}
+
+#[tokio::test]
+async fn certificates_whose_completion_was_lost_are_rederived_at_open() {
+    for alg in [
+        KeyAlgorithm::P256,
+        KeyAlgorithm::P384,
+        KeyAlgorithm::Ed25519,
+    ] {
+        let kek: Arc<dyn KeyWrapper> = Arc::new(LocalKek::new(&MasterKey::generate()));
+        let f = fixture_with(alg, kek.clone()).await;
+        let config = f.ca.config().clone();
+        let real = palisade_store::open_ledger(&f.url).await.unwrap();
+        let crashing = CertificateAuthority::load(
+            Arc::new(CompletionsLost(real.clone())),
+            kek.clone(),
+            config.clone(),
+            IssuePolicy::builtin(),
+        )
+        .await
+        .unwrap();
+        let mut handed_out = Vec::new();
+        for i in 0..5 {
+            let (_k, der) = csr(&[&format!("spiffe://example.org/lost/{i}")], &[]);
+            let req = IssueRequest {
+                csr_der: Some(der),
+                ..Default::default()
+            };
+            handed_out.push(crashing.issue(req, &admin()).await.unwrap());
+        }
+        crashing.flush().await.unwrap();
+        drop(crashing);
+        for svid in &handed_out {
+            let rec = real.cert(&svid.serial).await.unwrap().unwrap();
+            assert_eq!((rec.status.as_str(), rec.cert_der), ("reserved", None));
+        }
+        // One of them is revoked before anyone noticed the gap.
+        f.ca.revoke(&handed_out[0].serial, "keyCompromise")
+            .await
+            .unwrap();
+
+        // Opening the ledger re-derives each certificate byte for byte.
+        let reopened = CertificateAuthority::load(
+            real.clone(),
+            kek.clone(),
+            config.clone(),
+            IssuePolicy::builtin(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(reopened.recovered_at_open(), 5, "{alg:?}");
+        for (i, svid) in handed_out.iter().enumerate() {
+            let rec = real.cert(&svid.serial).await.unwrap().unwrap();
+            assert_eq!(
+                rec.cert_der.as_deref(),
+                Some(svid.cert_der.as_slice()),
+                "{alg:?}"
+            );
+            assert_eq!(rec.status, if i == 0 { "revoked" } else { "issued" });
+        }
+        assert!(real.incomplete_certs().await.unwrap().is_empty());
+        // The revoked one is on the CRL; a recovered one verifies under the bundle.
+        let crl = reopened.crl().await.unwrap();
+        let (_, parsed) = x509_parser::parse_x509_crl(&crl.der).unwrap();
+        let listed: Vec<String> = parsed
+            .iter_revoked_certificates()
+            .map(|r| hex::encode(r.raw_serial()))
+            .collect();
+        assert_eq!(listed, vec![handed_out[0].serial.clone()]);
+        let chain = vec![
+            handed_out[1].cert_der.clone(),
+            palisade_ca::pem_to_der(&reopened.intermediate_pem()).unwrap(),
+        ];
+        reopened.verify_workload(&chain).await.unwrap();
+        // Nothing left to recover the next time.
+        let again = CertificateAuthority::load(real, kek, config, IssuePolicy::builtin())
+            .await
+            .unwrap();
+        assert_eq!(again.recovered_at_open(), 0);
+    }
 }

@@ -160,6 +160,11 @@ pub async fn mount(
             .await
             .context("cannot open the CA")?,
     );
+    tracing::info!(
+        recovered = ca.recovered_at_open(),
+        "CA opened (recovered: certificates answered before a crash whose completion it lost, \
+         re-derived from their reservations)"
+    );
     let token_file = config
         .server
         .admin_token_file
@@ -426,6 +431,9 @@ pub fn run(mut config: Config, cmd: CaCommand) -> anyhow::Result<ExitCode> {
                         &Requester::Admin(whoami()),
                     )
                     .await?;
+                // The certificate is durable (its reservation determines it);
+                // record it in full before this process exits.
+                ca.flush().await?;
                 write_public(&out_cert, &svid.chain_pem)?;
                 if let (Some(p), Some(k)) = (&out_key, &svid.key_pem) {
                     write_private(p, k.expose())?;
@@ -477,7 +485,8 @@ pub fn run(mut config: Config, cmd: CaCommand) -> anyhow::Result<ExitCode> {
                             .format(fmt)?,
                     );
                     if !revoked {
-                        filter.statuses = vec!["issued".into()];
+                        // `reserved`: answered, its completion not yet written.
+                        filter.statuses = vec!["issued".into(), "reserved".into()];
                     }
                 }
                 let rows = ca.list(&filter).await?;

@@ -313,6 +313,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(r) = retention {
         r.abort();
     }
+    if let Some(ca) = &ca {
+        // Issued certificates are durable already (their reservations); this
+        // records the last ones in full so that the next start has nothing
+        // to re-derive.
+        if let Err(e) = ca.flush().await {
+            tracing::error!(error = %e, "cannot record the last issued certificates in full");
+        }
+    }
     log.shutdown().await;
     tracing::info!("decision log flushed; bye");
     Ok(())

@@ -125,7 +125,10 @@ pub struct JoinTokenRecord {
 pub trait CertLedger: Send + Sync + 'static {
     /// In one transaction (one fsync): inserts `reserve` entries (status
     /// `reserved`; a serial that exists is an error and nothing is written)
-    /// and attaches `complete` certificates (status `issued`).
+    /// and attaches `complete` certificates (status `issued`). Completing an
+    /// entry again with the same certificate is a no-op (CA signatures are
+    /// deterministic: a recovered certificate is the one first signed); an
+    /// unknown serial or a different certificate fails the whole batch.
     async fn write_batch(
         &self,
         reserve: &[CertRecord],
@@ -134,6 +137,11 @@ pub trait CertLedger: Send + Sync + 'static {
 
     /// One entry by serial.
     async fn cert(&self, serial: &str) -> Result<Option<CertRecord>, StoreError>;
+
+    /// Every entry reserved and never completed (no certificate attached,
+    /// whatever its status), oldest first: what a crash between a
+    /// reservation and its completion leaves behind.
+    async fn incomplete_certs(&self) -> Result<Vec<CertRecord>, StoreError>;
 
     /// Entries matching `filter`, newest first.
     async fn list_certs(&self, filter: &CertFilter) -> Result<Vec<CertRecord>, StoreError>;
@@ -323,15 +331,18 @@ impl CertLedger for SqliteLedger {
             q.execute(&mut *tx).await?;
         }
         for chunk in statement_chunks(complete) {
-            // One row per completion; a serial that is unknown, already
-            // completed or listed twice leaves fewer rows changed than asked.
+            // One row per completion; a serial that is unknown or completed
+            // with other bytes leaves fewer rows changed than asked.
             let mut sql = String::from(
                 "UPDATE ca_certificates SET cert_der = v.column2, \
                  status = CASE status WHEN 'reserved' THEN 'issued' ELSE status END \
                  FROM (VALUES ",
             );
             push_rows(&mut sql, chunk.len(), "(?,?)");
-            sql.push_str(") AS v WHERE ca_certificates.serial = v.column1 AND cert_der IS NULL");
+            sql.push_str(
+                ") AS v WHERE ca_certificates.serial = v.column1 \
+                 AND (cert_der IS NULL OR cert_der = v.column2)",
+            );
             let mut q = sqlx::query(&sql);
             for c in chunk {
                 q = q.bind(&c.serial).bind(&c.cert_der);
@@ -353,6 +364,18 @@ impl CertLedger for SqliteLedger {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(cert_from_row).transpose()
+    }
+
+    async fn incomplete_certs(&self) -> Result<Vec<CertRecord>, StoreError> {
+        // `issued` always carries its certificate: the status index narrows
+        // the scan to reserved and revoked entries.
+        let rows = sqlx::query(&format!(
+            "SELECT {CERT_COLUMNS} FROM ca_certificates WHERE status IN ('reserved', 'revoked') \
+             AND cert_der IS NULL ORDER BY created_at, serial"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(cert_from_row).collect()
     }
 
     async fn list_certs(&self, filter: &CertFilter) -> Result<Vec<CertRecord>, StoreError> {
@@ -609,13 +632,18 @@ mod tests {
             "reserved"
         );
 
-        // One bad completion among many (a serial listed twice, an unknown
-        // one, one already completed) fails the whole batch: nothing of it
-        // is written, the new reservation included.
+        // One bad completion among many (a serial listed twice with other
+        // bytes, an unknown one, one already completed with other bytes)
+        // fails the whole batch: nothing of it is written, the new
+        // reservation included.
+        let other = |i: usize| CertCompletion {
+            serial: serial(i),
+            cert_der: vec![0xee],
+        };
         for bad in [
-            vec![done(50), done(50)],
+            vec![done(50), other(50)],
             vec![done(51), done(999)],
-            vec![done(52), done(3)],
+            vec![done(52), other(3)],
         ] {
             let mut batch: Vec<_> = (53..80).map(done).collect();
             batch.extend(bad);
@@ -648,8 +676,26 @@ mod tests {
             .unwrap();
         let c = l.cert("01").await.unwrap().unwrap();
         assert_eq!((c.status.as_str(), c.cert_der), ("issued", Some(vec![9])));
-        // Completing twice is refused.
-        assert!(l.write_batch(&[], &[done]).await.is_err());
+        // Completing again with the same certificate is a no-op (a
+        // recovery re-derived it); with another one it is refused.
+        l.write_batch(&[], std::slice::from_ref(&done))
+            .await
+            .unwrap();
+        let other = CertCompletion {
+            serial: "01".into(),
+            cert_der: vec![8],
+        };
+        assert!(l.write_batch(&[], &[other]).await.is_err());
+        assert_eq!(l.cert("01").await.unwrap().unwrap().cert_der, Some(vec![9]));
+        // Only the reservation never completed is incomplete.
+        let incomplete: Vec<String> = l
+            .incomplete_certs()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.serial)
+            .collect();
+        assert_eq!(incomplete, vec!["02".to_owned(), "04".to_owned()]);
 
         assert!(l
             .revoke_cert("01", "keyCompromise", "2026-01-01T00:30:00Z")

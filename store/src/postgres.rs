@@ -488,13 +488,14 @@ impl CertLedger for PostgresStore {
         for chunk in complete.chunks(INSERT_CHUNK) {
             let serials: Vec<String> = chunk.iter().map(|c| c.serial.clone()).collect();
             let ders: Vec<Vec<u8>> = chunk.iter().map(|c| c.cert_der.clone()).collect();
-            // A serial that is unknown, already completed or listed twice
-            // leaves fewer rows changed than asked: the batch fails.
+            // A serial that is unknown or completed with other bytes leaves
+            // fewer rows changed than asked: the batch fails. The same bytes again are a no-op (deterministic
+            // signatures: a replica's recovery re-derives them).
             let n = sqlx::query(
                 "UPDATE ca_certificates c SET cert_der = v.der, \
                  status = CASE c.status WHEN 'reserved' THEN 'issued' ELSE c.status END \
                  FROM UNNEST($1::TEXT[], $2::BYTEA[]) AS v(serial, der) \
-                 WHERE c.serial = v.serial AND c.cert_der IS NULL",
+                 WHERE c.serial = v.serial AND (c.cert_der IS NULL OR c.cert_der = v.der)",
             )
             .bind(serials)
             .bind(ders)
@@ -517,6 +518,16 @@ impl CertLedger for PostgresStore {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(cert_from_row).transpose()
+    }
+
+    async fn incomplete_certs(&self) -> Result<Vec<CertRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CERT_COLUMNS} FROM ca_certificates WHERE status IN ('reserved', 'revoked') \
+             AND cert_der IS NULL ORDER BY created_at, serial"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(cert_from_row).collect()
     }
 
     async fn list_certs(&self, filter: &CertFilter) -> Result<Vec<CertRecord>, StoreError> {

@@ -279,12 +279,28 @@ async fn ledger_reserve_complete_revoke_list(b: Backend) {
         "reserved"
     );
     assert_eq!(l.cert("ffff").await.unwrap(), None);
+    // Reserved and never completed, oldest first: what recovery completes.
+    let incomplete: Vec<String> = l
+        .incomplete_certs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.serial)
+        .collect();
+    assert_eq!(incomplete, (40..46).map(serial).collect::<Vec<_>>());
 
+    // Completing again with the same certificate is a no-op (a recovery
+    // re-derived it, deterministic signatures); with other bytes it is not.
+    l.write_batch(&[], &[done(3)]).await.unwrap();
+    let other = |i: usize| CertCompletion {
+        serial: serial(i),
+        cert_der: vec![0xee],
+    };
     // One bad completion fails the whole batch, its reservation included.
     for bad in [
-        vec![done(41), done(41)],
+        vec![done(41), other(41)],
         vec![done(42), done(999)],
-        vec![done(43), done(3)],
+        vec![done(43), other(3)],
     ] {
         assert!(l.write_batch(&[cert("ffff", "t")], &bad).await.is_err());
         assert_eq!(l.cert("ffff").await.unwrap(), None);

@@ -432,6 +432,16 @@ impl Server {
         assert!(status.success(), "kill -{name} failed");
     }
 
+    /// Kills the process with SIGKILL — no signal handler runs, nothing is
+    /// flushed — and reaps it. [`Server::spawn`] starts it again.
+    pub fn kill_hard(&mut self) -> ExitStatus {
+        self.signal("KILL");
+        let mut child = self.child.take().unwrap();
+        poll_until("palisade to die after SIGKILL", || {
+            child.try_wait().unwrap()
+        })
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         match &mut self.child {
