@@ -69,14 +69,23 @@ fn a_body_over_max_body_bytes_is_413() {
             .into_bytes();
             req.extend_from_slice(&body);
             let resp = raw_exchange(&s, req);
-            assert_eq!(
-                status_of(&resp),
-                Some(413),
-                "{path}, {size} bytes: {}",
+            let status = status_of(&resp);
+            // Just over the bound: always a 413. Far over it, the server
+            // answers 413 and closes without reading the rest; the client,
+            // still sending megabytes, may then get the TCP reset before it
+            // reads the 413 (there is no lingering close). Either way the
+            // body is refused, never decided.
+            let refused = status == Some(413) || (size > 2 * 1024 * 1024 && status.is_none());
+            assert!(
+                refused,
+                "{path}, {size} bytes: {status:?} {}",
                 String::from_utf8_lossy(&resp[..resp.len().min(500)])
             );
         }
     }
+    // The server is still serving after refusing them.
+    let d = s.evaluate("User:alice", "read", "Document:roadmap");
+    assert_eq!(d["decision"], true, "{d}");
     // Chunked, without a Content-Length: the bound holds while reading.
     let mut req = format!(
         "POST /access/v1/evaluation HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
