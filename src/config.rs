@@ -41,7 +41,12 @@ pub struct ServerConfig {
     pub public_url: String,
     pub max_body_bytes: usize,
     pub admin_api: bool,
+    /// Accept the static token of `admin_token_file` on the admin routes as
+    /// break-glass (bypasses identity and policy; logged).
+    pub admin_break_glass: bool,
     pub admin_token_file: Option<PathBuf>,
+    /// Who may ask the decision endpoints: open, token or mtls.
+    pub decisions: palisade_policy::DecisionAccess,
     pub worker_threads: Option<usize>,
 }
 
@@ -84,7 +89,9 @@ impl Default for ServerConfig {
             public_url: String::new(),
             max_body_bytes: 1024 * 1024,
             admin_api: true,
+            admin_break_glass: false,
             admin_token_file: None,
+            decisions: palisade_policy::DecisionAccess::Open,
             worker_threads: None,
         }
     }
@@ -132,6 +139,9 @@ impl Config {
         }
         if let Some(v) = env("PALISADE_ADMIN_TOKEN_FILE") {
             config.server.admin_token_file = Some(v.into());
+        }
+        if let Some(v) = env("PALISADE_ADMIN_BREAK_GLASS") {
+            config.server.admin_break_glass = matches!(v.as_str(), "1" | "true" | "yes" | "on");
         }
         if let Some(v) = env("PALISADE_DECISION_LOG_ON_OVERFLOW") {
             config.decision_log.on_overflow =

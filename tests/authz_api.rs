@@ -152,7 +152,7 @@ fn subject_and_resource_properties_are_attributes() {
                 dir.join("auditors.cedar"),
                 "@id(\"auditors-read\")\n\
                  permit (principal, action == Action::\"read\", resource is Document)\n\
-                 when { principal.department == \"audit\" };\n",
+                 when { principal has department && principal.department == \"audit\" };\n",
             )
             .unwrap();
         })

@@ -1,7 +1,8 @@
 //! `GET /v1/compliance/report` on a running `palisade serve` (HTTPS, TLS
 //! 1.3 by default): every framework in every format from the live store,
 //! with its content type; admin authentication like the other admin routes
-//! (a client certificate from the server's CA *and* the admin token); clear
+//! (a client certificate from the server's CA, then the caller's identity
+//! and Cedar's `admin:compliance.read`); clear
 //! 400s; reports kept in the store's history and signed bundles that
 //! `report verify` accepts.
 
@@ -39,13 +40,15 @@ fn reports_over_http_from_the_live_store() {
         out
     };
 
-    // Admin authentication first: no token, a wrong token.
+    // Admin authentication first. The harness's client certificate
+    // (spiffe://example.org/e2e-client) identifies a workload that the
+    // shipped admin policy does not list: 403. A wrong bearer token: 401.
     let url = server.url("/v1/compliance/report?framework=soc2&format=json");
     let r = server.client.get(&url).send().unwrap();
-    assert_eq!(r.status().as_u16(), 401);
-    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    assert_eq!(r.status().as_u16(), 403);
     let r = server.client.get(&url).bearer_auth("nope").send().unwrap();
     assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
     // The right token without a client certificate: the admin routes'
     // mTLS requirement holds for reports too.
     let anonymous = tls_client(&server.bundle(), None);

@@ -135,8 +135,10 @@ fn every_decision_is_chained_verified_and_tampering_is_found() {
     expected.push(("dl-search".into(), "allow"));
     // Rejected requests are not decisions.
     s.post_raw("/access/v1/evaluation", "{").expect(400);
-    let n = expected.len();
-    assert_eq!(n, 16);
+    assert_eq!(expected.len(), 16);
+    // Reading the etag over the admin API (above) is an admin decision,
+    // logged first like any other.
+    let n = expected.len() + 1;
 
     // A graceful stop writes everything queued.
     let status = s.stop();
@@ -154,17 +156,20 @@ fn every_decision_is_chained_verified_and_tampering_is_found() {
     // What was recorded is what was answered, in order.
     let rows = records(&s.data_dir);
     assert_eq!(rows.len(), n);
-    for (i, ((seq, rec), (id, decision))) in rows.iter().zip(&expected).enumerate() {
-        assert_eq!(*seq, i as i64 + 1);
+    assert_eq!(rows[0].1["api"], "admin");
+    assert_eq!(rows[0].1["action"], r#"Action::"admin:policy.read""#);
+    assert_eq!(rows[0].1["principal"], r#"BreakGlass::"admin-token""#);
+    for (i, ((seq, rec), (id, decision))) in rows[1..].iter().zip(&expected).enumerate() {
+        assert_eq!(*seq, i as i64 + 2);
         assert_eq!(rec["seq"], *seq);
         assert_eq!(rec["request_id"], id.as_str(), "{rec}");
         assert_eq!(rec["decision"], *decision, "{rec}");
         assert_eq!(rec["policy_version"], etag.as_str(), "{rec}");
     }
-    assert_eq!(rows[0].1["principal"], uid(questions[1].0));
-    assert_eq!(rows[0].1["api"], "authzen");
-    assert_eq!(rows[13].1["api"], "cedar");
-    assert_eq!(rows[15].1["api"], "authzen_search");
+    assert_eq!(rows[1].1["principal"], uid(questions[1].0));
+    assert_eq!(rows[1].1["api"], "authzen");
+    assert_eq!(rows[14].1["api"], "cedar");
+    assert_eq!(rows[16].1["api"], "authzen_search");
 
     // The chain continues across a restart.
     s.spawn();
@@ -189,10 +194,10 @@ fn every_decision_is_chained_verified_and_tampering_is_found() {
     // Alter record 7 behind the log's back.
     let changed = tamper(
         &s.data_dir,
-        "UPDATE decision_log SET record = replace(record, '\"dl-07\"', '\"dl-7x\"') WHERE seq = 7",
+        "UPDATE decision_log SET record = replace(record, '\"dl-06\"', '\"dl-6x\"') WHERE seq = 7",
     );
     assert_eq!(changed, 1);
-    assert_eq!(records(&s.data_dir)[6].1["request_id"], "dl-7x");
+    assert_eq!(records(&s.data_dir)[6].1["request_id"], "dl-6x");
     let out = audit_verify(&s);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -205,7 +210,7 @@ fn every_decision_is_chained_verified_and_tampering_is_found() {
     // Undo it: the chain verifies again.
     tamper(
         &s.data_dir,
-        "UPDATE decision_log SET record = replace(record, '\"dl-7x\"', '\"dl-07\"') WHERE seq = 7",
+        "UPDATE decision_log SET record = replace(record, '\"dl-6x\"', '\"dl-06\"') WHERE seq = 7",
     );
     let out = audit_verify(&s);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));

@@ -438,9 +438,9 @@ fn json_logs_are_one_json_object_per_line() {
         .collect();
     let admin = lines
         .iter()
-        .find(|l| l["message"] == "admin API enabled (bearer token)")
+        .find(|l| l["message"] == "break-glass admin token enabled")
         .unwrap_or_else(|| panic!("{stderr}"));
-    assert_eq!(admin["level"], "INFO");
+    assert_eq!(admin["level"], "WARN");
     assert!(admin["timestamp"].as_str().unwrap().contains('T'));
     assert!(admin["token_file"]
         .as_str()

@@ -821,6 +821,7 @@ impl CertificateAuthority {
                 bound: None,
                 caller: None,
                 label: format!("admin:{name}"),
+                entities: None,
             },
             Requester::JoinToken(token) => {
                 let hash = token_hash(token);
@@ -840,6 +841,7 @@ impl CertificateAuthority {
                     bound: Some(rec.spiffe_id),
                     caller: None,
                     label: format!("join-token:{short}"),
+                    entities: None,
                 }
             }
             Requester::Workload(id) => Caller {
@@ -848,6 +850,18 @@ impl CertificateAuthority {
                 bound: None,
                 caller: Some(id.to_string()),
                 label: format!("mtls:{id}"),
+                entities: None,
+            },
+            Requester::Token {
+                principal,
+                spiffe_id,
+            } => Caller {
+                principal: principal.uid.to_string(),
+                method: "oidc",
+                bound: Some(spiffe_id.to_string()),
+                caller: None,
+                label: format!("oidc:{}", principal.uid.id().unescaped()),
+                entities: Some(serde_json::Value::Array(vec![principal.entity.clone()])),
             },
         })
     }

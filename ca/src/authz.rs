@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use palisade_policy::{
     Api, Decision, DecisionPoint, DecisionRequest, OnEvaluationError, PolicyBundle, PolicyVersion,
-    SourceFile,
+    SourceFile, VerifiedPrincipal,
 };
 
 use crate::{CaError, SpiffeId};
@@ -14,7 +14,7 @@ use crate::{CaError, SpiffeId};
 /// The built-in issuance policy (`examples/policies/ca.cedar`, also part of
 /// the bundle `palisade serve` seeds): admins issue any identity of the trust
 /// domain, a join token obtains the identity it is bound to, a workload
-/// renews its own.
+/// renews its own, a verified OIDC token obtains the identity its claims name.
 pub const DEFAULT_ISSUE_POLICY: &str = include_str!("../../examples/policies/ca.cedar");
 
 /// How a caller proved who it is.
@@ -26,6 +26,14 @@ pub enum Requester {
     JoinToken(String),
     /// A workload authenticated by its current certificate over mTLS.
     Workload(SpiffeId),
+    /// A verified OIDC token (`palisade-identity`'s exchange): its principal,
+    /// and the SPIFFE ID its claims name (the only one it may obtain).
+    Token {
+        /// The token's principal (uid, groups, attributes).
+        principal: Box<VerifiedPrincipal>,
+        /// The SPIFFE ID derived from its claims.
+        spiffe_id: SpiffeId,
+    },
 }
 
 /// The authenticated caller, as the policy sees it.
@@ -37,6 +45,8 @@ pub(crate) struct Caller {
     pub(crate) caller: Option<String>,
     /// For the ledger: who asked.
     pub(crate) label: String,
+    /// Request-scoped entities (a token principal's groups and attributes).
+    pub(crate) entities: Option<serde_json::Value>,
 }
 
 /// Who decides `ca:issue`. Fail closed: whatever cannot be decided is a deny.
@@ -142,7 +152,7 @@ pub(crate) fn authorize(
             "bound_spiffe_id": caller.bound.clone().unwrap_or_default(),
             "caller_spiffe_id": caller.caller.clone().unwrap_or_default(),
         })),
-        entities: None,
+        entities: caller.entities.clone(),
     };
     let (d, etag) = authorizer.decide_issue(&req);
     if d.allowed {

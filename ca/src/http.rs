@@ -2,9 +2,9 @@
 //!
 //! | Route | What |
 //! |---|---|
-//! | `POST /ca/v1/issue` | sign a CSR; the caller proves itself with a join token (`join_token`), the admin bearer token, or its current certificate over mTLS |
+//! | `POST /ca/v1/issue` | sign a CSR; the caller proves itself with a join token (`join_token`), an admin credential (bearer token allowed `admin:ca.issue`), or its current certificate over mTLS |
 //! | `POST /ca/v1/renew` | sign a CSR for the caller's own SPIFFE ID; mTLS client certificate required |
-//! | `POST /ca/v1/revoke` | revoke a serial; admin bearer token |
+//! | `POST /ca/v1/revoke` | revoke a serial; an admin allowed `admin:ca.revoke` (OIDC token or mTLS, see `palisade_policy::AdminGuard`) |
 //! | `GET /ca/v1/crl`, `/ca/v1/crl.pem` | the active intermediate's CRL (DER, PEM) |
 //! | `GET /ca/v1/bundle.pem`, `/ca/v1/bundle.jwks` | the trust bundle (PEM, SPIFFE bundle) |
 
@@ -17,9 +17,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use palisade_policy::{AdminAction, AdminCaller, AdminGuard, PeerPrincipal};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
 
 use crate::{CaError, CertificateAuthority, IssueRequest, Requester, SpiffeId};
 
@@ -32,13 +31,15 @@ pub struct PeerIdentity(pub Option<SpiffeId>);
 /// Options of the CA routes.
 #[derive(Clone, Default)]
 pub struct CaHttpOptions {
-    /// Bearer token of administrators (revoke, issue any identity).
-    pub admin_token: Option<Zeroizing<String>>,
+    /// Who may use the admin routes (revoke; issue any identity): a verified
+    /// OIDC token or mTLS caller allowed by Cedar (`admin:ca.revoke`,
+    /// `admin:ca.issue`), or break-glass. `None`: nobody.
+    pub admin: Option<Arc<AdminGuard>>,
 }
 
 struct AppState {
     ca: Arc<CertificateAuthority>,
-    admin_hash: Option<[u8; 32]>,
+    admin: Option<Arc<AdminGuard>>,
 }
 
 /// Largest request body of the CA routes.
@@ -48,10 +49,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn router(ca: Arc<CertificateAuthority>, options: CaHttpOptions) -> Router {
     let state = Arc::new(AppState {
         ca,
-        admin_hash: options
-            .admin_token
-            .as_ref()
-            .map(|t| Sha256::digest(t.as_bytes()).into()),
+        admin: options.admin,
     });
     Router::new()
         .route("/ca/v1/issue", post(issue))
@@ -102,23 +100,24 @@ fn csr_der(pem: &str) -> Result<Vec<u8>, CaError> {
         .map_err(|e| CaError::BadRequest(format!("csr is not a PEM certificate request: {e}")))
 }
 
-fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
-    let Some(expected) = &state.admin_hash else {
-        return false;
-    };
-    let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return false;
-    };
-    // Compare hashes: constant time with respect to the secret.
-    let got: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
-    got.iter()
-        .zip(expected.iter())
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-        == 0
+/// Authenticates and authorizes an admin request (see [`AdminGuard`]).
+async fn admin(
+    state: &AppState,
+    action: AdminAction,
+    route: &str,
+    headers: &HeaderMap,
+    peer: Option<&Extension<PeerPrincipal>>,
+) -> Result<AdminCaller, Response> {
+    match &state.admin {
+        Some(guard) => {
+            guard
+                .authorize(action, "POST", route, headers, peer.map(|e| &e.0))
+                .await
+        }
+        None => Err(error(CaError::Unauthenticated(
+            "the admin API is disabled".into(),
+        ))),
+    }
 }
 
 fn answer(svid: crate::IssuedCert) -> Response {
@@ -135,6 +134,7 @@ fn answer(svid: crate::IssuedCert) -> Response {
 async fn issue(
     State(state): State<Arc<AppState>>,
     peer: Option<Extension<PeerIdentity>>,
+    peer_principal: Option<Extension<PeerPrincipal>>,
     headers: HeaderMap,
     body: Result<Json<IssueBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
@@ -144,8 +144,19 @@ async fn issue(
     };
     let requester = if let Some(t) = &body.join_token {
         Requester::JoinToken(t.clone())
-    } else if is_admin(&state, &headers) {
-        Requester::Admin("api".into())
+    } else if headers.contains_key(header::AUTHORIZATION) {
+        match admin(
+            &state,
+            AdminAction::CaIssue,
+            "/ca/v1/issue",
+            &headers,
+            peer_principal.as_ref(),
+        )
+        .await
+        {
+            Ok(caller) => Requester::Admin(caller.principal),
+            Err(r) => return r,
+        }
     } else if let Some(Extension(PeerIdentity(Some(id)))) = peer {
         Requester::Workload(id)
     } else {
@@ -219,18 +230,27 @@ fn unspecified() -> String {
 
 async fn revoke(
     State(state): State<Arc<AppState>>,
+    peer: Option<Extension<PeerPrincipal>>,
     headers: HeaderMap,
     body: Result<Json<RevokeBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    if !is_admin(&state, &headers) {
-        return error(CaError::Unauthenticated(
-            "admin bearer token required".into(),
-        ));
-    }
+    let caller = match admin(
+        &state,
+        AdminAction::CaRevoke,
+        "/ca/v1/revoke",
+        &headers,
+        peer.as_ref(),
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let Json(body) = match body {
         Ok(b) => b,
         Err(e) => return error(CaError::BadRequest(e.body_text())),
     };
+    tracing::info!(serial = %body.serial, reason = %body.reason, by = %caller.principal, "revocation requested");
     match state.ca.revoke(&body.serial, &body.reason).await {
         Ok(()) => Json(serde_json::json!({"revoked": body.serial})).into_response(),
         Err(e) => error(e),

@@ -22,6 +22,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::Router;
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject as _;
@@ -30,6 +32,10 @@ use tokio::net::TcpListener;
 
 use crate::http::PeerIdentity;
 use crate::{CaError, CertificateAuthority, IssueRequest};
+
+/// The route of the OIDC-token-for-certificate exchange (served by
+/// `palisade-identity`): an issuance route whose proof is the token.
+pub const EXCHANGE_PATH: &str = "/ca/v1/exchange";
 
 /// Whether clients must present a certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +93,7 @@ impl RouteAuth {
         if path.starts_with("/admin/") || path == "/ca/v1/revoke" || path == "/v1/compliance/report"
         {
             (self.admin, "admin")
-        } else if path == "/ca/v1/issue" || path == "/ca/v1/renew" {
+        } else if path == "/ca/v1/issue" || path == "/ca/v1/renew" || path == EXCHANGE_PATH {
             (self.issuance, "issuance")
         } else {
             (self.decisions, "decisions")
@@ -206,6 +212,10 @@ impl TlsListener {
             ClientAuth::Optional => builder.allow_unauthenticated().build(),
         }
         .map_err(|e| CaError::Crypto(format!("client verifier: {e}")))?;
+        let verifier = Arc::new(SvidVerifier {
+            inner: verifier,
+            trust_domain: ca.config().trust_domain.clone(),
+        });
         let versions: &[&rustls::SupportedProtocolVersion] = if s.allow_tls12 {
             &[&rustls::version::TLS13, &rustls::version::TLS12]
         } else {
@@ -320,6 +330,77 @@ impl TlsListener {
     }
 }
 
+/// Client certificates must chain to the bundle, not be revoked (the inner
+/// webpki verifier) *and* be X.509-SVIDs of this trust domain: exactly one
+/// URI SAN, a SPIFFE ID of the CA's trust domain. Anything else fails the
+/// handshake, so a request never sees a half-identified peer.
+#[derive(Debug)]
+struct SvidVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+    trust_domain: String,
+}
+
+impl ClientCertVerifier for SvidVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: rustls_pki_types::UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        let refuse = |why: String| {
+            tracing::info!(reason = %why, "client certificate refused");
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
+        };
+        match crate::spiffe_id_of_der(end_entity) {
+            Ok(id) if id.trust_domain() == self.trust_domain => Ok(verified),
+            Ok(id) => refuse(format!(
+                "SPIFFE ID {id} is outside the trust domain {}",
+                self.trust_domain
+            )),
+            Err(e) => refuse(format!("not an X.509-SVID: {e}")),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
 /// Refuses a request of a route group that requires a client certificate
 /// when the connection presented none (a join-token issuance excepted).
 async fn enforce(
@@ -333,13 +414,18 @@ async fn enforce(
     if verified || need == ClientCert::Optional {
         return next.run(req).await;
     }
+    // The shape of every other 401 on the listener (the decision and admin APIs).
     let refuse = |why: String| {
         (
             axum::http::StatusCode::UNAUTHORIZED,
-            axum::Json(serde_json::json!({ "error": why })),
+            axum::Json(serde_json::json!({ "error": { "status": 401, "message": why } })),
         )
             .into_response()
     };
+    if req.uri().path() == EXCHANGE_PATH {
+        // A first certificate for an OIDC token: the token is the proof.
+        return next.run(req).await;
+    }
     if req.uri().path() != "/ca/v1/issue" {
         return refuse(format!(
             "the {group} routes require a client certificate from this CA (mTLS)"

@@ -110,7 +110,12 @@ async fn mtls_with_curl_and_openssl_peers() {
     let app = router(
         ca.clone(),
         CaHttpOptions {
-            admin_token: Some(zeroize::Zeroizing::new(admin_token.into())),
+            // The static token is break-glass: no policy engine here.
+            admin: Some(Arc::new(palisade_policy::AdminGuard::new(
+                None,
+                None,
+                Some(admin_token),
+            ))),
         },
     );
     let tls = TlsListener::new(ca.clone(), TlsSettings::default())

@@ -15,6 +15,25 @@ pub struct IdentityConfig {
     pub issuers: Vec<IssuerConfig>,
     /// How an mTLS caller's SPIFFE ID becomes a principal.
     pub workload: WorkloadMapping,
+    /// Tokens for first certificates (`POST /ca/v1/exchange`); `None`: off.
+    pub exchange: Option<ExchangeConfig>,
+}
+
+/// The token → X.509-SVID exchange (Fulcio-style): a verified token's
+/// claims name the SPIFFE ID, and Cedar (`ca:issue`, principal the token's)
+/// decides whether it is issued.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeConfig {
+    /// The SPIFFE ID of a token, e.g.
+    /// `spiffe://{trust_domain}/ns/{claim:namespace}/sa/{claim:sub}`:
+    /// `{trust_domain}` is the CA's, `{claim:NAME}` a top-level string claim
+    /// that must be a safe path segment (letters, digits, `.`, `_`, `-`;
+    /// not `.` or `..`), else the exchange is refused.
+    pub spiffe_id_template: String,
+    /// Issuers whose tokens may be exchanged (empty: every configured issuer).
+    #[serde(default)]
+    pub issuers: Vec<String>,
 }
 
 impl Default for IdentityConfig {
@@ -23,6 +42,7 @@ impl Default for IdentityConfig {
             max_token_bytes: 8 * 1024,
             issuers: Vec::new(),
             workload: WorkloadMapping::default(),
+            exchange: None,
         }
     }
 }
@@ -98,6 +118,15 @@ pub struct PrincipalMapping {
     /// Claims copied into the request context under `token` (missing ones
     /// are left out).
     pub context: Vec<String>,
+    /// Groups of this issuer (as named in the groups claim) that also make
+    /// the principal a member of an issuer-independent group: group name →
+    /// id of a `shared_group_entity_type` entity (`{ admins =
+    /// "palisade-admins" }` makes this issuer's `admins` members of
+    /// `Group::"palisade-admins"`, the admin group of the shipped admin
+    /// policy). List only groups this issuer alone controls.
+    pub shared_groups: std::collections::BTreeMap<String, String>,
+    /// Entity type of the shared groups.
+    pub shared_group_entity_type: String,
 }
 
 impl Default for PrincipalMapping {
@@ -110,6 +139,8 @@ impl Default for PrincipalMapping {
             group_entity_type: "UserGroup".into(),
             attributes: Vec::new(),
             context: Vec::new(),
+            shared_groups: Default::default(),
+            shared_group_entity_type: "Group".into(),
         }
     }
 }
@@ -158,6 +189,14 @@ impl IdentityConfig {
             }
         }
         entity_type("workload.entity_type", &self.workload.entity_type)?;
+        if let Some(x) = &self.exchange {
+            crate::exchange::SpiffeTemplate::parse(&x.spiffe_id_template)?;
+            if let Some(i) = x.issuers.iter().find(|i| !seen.contains(i.as_str())) {
+                return Err(IdentityError::Config(format!(
+                    "exchange.issuers: {i} is not a configured issuer"
+                )));
+            }
+        }
         Ok(())
     }
 }
@@ -198,6 +237,15 @@ impl IssuerConfig {
         entity_type("principal.entity_type", &p.entity_type)?;
         if !p.groups_claim.is_empty() {
             entity_type("principal.group_entity_type", &p.group_entity_type)?;
+        }
+        if !p.shared_groups.is_empty() {
+            if p.groups_claim.is_empty() {
+                return bad("principal.shared_groups needs a groups_claim".into());
+            }
+            entity_type(
+                "principal.shared_group_entity_type",
+                &p.shared_group_entity_type,
+            )?;
         }
         if p.id_claim.is_empty() {
             return bad("principal.id_claim is empty".into());

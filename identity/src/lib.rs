@@ -18,6 +18,14 @@
 //!   segments as attributes; a certificate without exactly one SPIFFE URI
 //!   SAN is refused.
 //!
+//! - **mTLS callers on every route** ([`attach_peer_principal`]): the
+//!   verified peer becomes the request's `palisade_policy::PeerPrincipal`,
+//!   which the decision endpoints (`/access/v1/peer/evaluation`,
+//!   `/v1/is_authorized_as_peer`) and the admin routes read.
+//! - **Tokens for certificates** ([`exchange_router`]): a verified token and
+//!   a CSR for a first X.509-SVID whose SPIFFE ID the token's claims name
+//!   through a [`SpiffeTemplate`], allowed by Cedar (`ca:issue`).
+//!
 //! Every refusal has a precise, typed reason ([`Rejection`]) that is logged;
 //! callers only ever learn [`Rejection::public_message`] (HTTP 401).
 //!
@@ -56,12 +64,18 @@
 
 mod config;
 mod error;
+mod exchange;
 mod issuer;
 mod jwt;
+mod peer;
 mod principal;
 mod verifier;
 
-pub use config::{IdentityConfig, IssuerConfig, PrincipalMapping, TokenKind, WorkloadMapping};
+pub use config::{
+    ExchangeConfig, IdentityConfig, IssuerConfig, PrincipalMapping, TokenKind, WorkloadMapping,
+};
 pub use error::{IdentityError, Rejection};
+pub use exchange::{exchange_router, SpiffeTemplate};
+pub use peer::attach_peer_principal;
 pub use principal::{certificate_principal, workload_principal, MAX_GROUPS};
 pub use verifier::{TokenVerifier, VerifiedToken};

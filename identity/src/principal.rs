@@ -117,6 +117,9 @@ pub(crate) fn from_token(
                 &m.group_entity_type,
                 &format!("{prefix}{g}"),
             )?));
+            if let Some(shared) = m.shared_groups.get(g) {
+                parents.push(uid_json(&uid(&m.shared_group_entity_type, shared)?));
+            }
         }
     }
     let entity = json!({

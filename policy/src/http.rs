@@ -14,12 +14,13 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::Router;
+use axum::{Extension, Router};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
 
+use crate::admin::{
+    decision_gate, AdminAction, AdminGuard, DecisionAccess, DecisionGate, PeerPrincipal,
+};
 use crate::bundle::SourceFile;
 use crate::error::PolicyError;
 use crate::pdp::{BadRequest, CedarBatchRequest, CedarRequest, DecisionPoint};
@@ -33,100 +34,56 @@ static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The OpenAPI 3.1 description of this API, served at `/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-/// How the admin API authenticates callers.
-#[derive(Clone, Default)]
-pub enum AdminAuth {
-    /// A bearer token (only its SHA-256 is kept).
-    Token(Zeroizing<[u8; 32]>),
-    /// The admin API is switched off.
-    #[default]
-    Disabled,
-}
-
-impl AdminAuth {
-    /// Admin access with this bearer token.
-    pub fn token(token: &str) -> Self {
-        Self::Token(Zeroizing::new(Sha256::digest(token.as_bytes()).into()))
-    }
-
-    /// Lets a request through when it carries the admin token; otherwise the
-    /// response to send: 404 when the admin API is disabled, 401 with
-    /// `WWW-Authenticate: Bearer` when the token is missing or wrong. Routes
-    /// mounted outside this router (compliance reports) guard with it too.
-    pub fn authorize(&self, headers: &HeaderMap) -> Result<(), Response> {
-        match self {
-            AdminAuth::Disabled => Err(error_response(
-                StatusCode::NOT_FOUND,
-                "the admin API is disabled",
-            )),
-            auth if auth.allows(headers) => Ok(()),
-            _ => Err((
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))],
-                axum::Json(
-                    json!({ "error": { "status": 401, "message": "admin token required" } }),
-                ),
-            )
-                .into_response()),
-        }
-    }
-
-    fn allows(&self, headers: &HeaderMap) -> bool {
-        let Self::Token(expected) = self else {
-            return false;
-        };
-        let Some(given) = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-        else {
-            return false;
-        };
-        let given: [u8; 32] = Sha256::digest(given.trim().as_bytes()).into();
-        // Constant time over the digests.
-        given
-            .iter()
-            .zip(expected.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
-    }
-}
-
-impl std::fmt::Debug for AdminAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Token(_) => f.write_str("AdminAuth::Token(..)"),
-            Self::Disabled => f.write_str("AdminAuth::Disabled"),
-        }
-    }
-}
-
 /// HTTP settings of the decision API.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
     /// Largest request body accepted (413 above).
     pub max_body_bytes: usize,
-    /// Admin API authentication.
-    pub admin: AdminAuth,
+    /// Who may use the admin routes; `None` switches them off (404).
+    pub admin: Option<Arc<AdminGuard>>,
     /// The base URL advertised in `/.well-known/authzen-configuration`.
     pub public_url: String,
+    /// Who may ask the decision endpoints.
+    pub decisions: DecisionAccess,
+    /// Verifies bearer tokens when `decisions` is [`DecisionAccess::Token`].
+    pub tokens: Option<Arc<dyn TokenAuthenticator>>,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            admin: None,
+            public_url: String::new(),
+            decisions: DecisionAccess::Open,
+            tokens: None,
+        }
+    }
 }
 
 #[derive(Clone)]
 struct AppState {
     pdp: Arc<DecisionPoint>,
-    admin: AdminAuth,
+    admin: Option<Arc<AdminGuard>>,
     public_url: Arc<str>,
 }
 
 /// Builds the router of the whole decision API.
+///
+/// The decision routes (AuthZEN, Cedar-native, and their mTLS-subject
+/// forms) are guarded by `options.decisions`; the admin routes by
+/// `options.admin`; health, metrics and metadata are open.
 pub fn router(pdp: Arc<DecisionPoint>, options: HttpOptions) -> Router {
     let state = AppState {
         pdp,
         admin: options.admin,
         public_url: options.public_url.trim_end_matches('/').into(),
     };
-    Router::new()
+    let gate = DecisionGate {
+        access: options.decisions,
+        tokens: options.tokens,
+    };
+    let decisions = Router::new()
         .route("/access/v1/evaluation", post(authzen_evaluation))
         .route("/access/v1/evaluations", post(authzen_evaluations))
         .route("/access/v1/search/subject", post(search_subject))
@@ -138,6 +95,11 @@ pub fn router(pdp: Arc<DecisionPoint>, options: HttpOptions) -> Router {
         )
         .route("/v1/is_authorized", post(is_authorized))
         .route("/v1/is_authorized/batch", post(is_authorized_batch))
+        .route("/access/v1/peer/evaluation", post(peer_evaluation))
+        .route("/v1/is_authorized_as_peer", post(is_authorized_as_peer))
+        .route_layer(axum::middleware::from_fn_with_state(gate, decision_gate));
+    Router::new()
+        .merge(decisions)
         .route("/admin/v1/policy", get(admin_policy))
         .route("/admin/v1/versions", get(admin_versions))
         .route("/admin/v1/policies", put(admin_put_policies))
@@ -227,7 +189,87 @@ async fn is_authorized_with_token(
     with_request_id(response, &id)
 }
 
-fn request_id(headers: &HeaderMap) -> Arc<str> {
+/// `POST /access/v1/peer/evaluation`: an AuthZEN evaluation whose subject
+/// is the mTLS caller.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeerEvaluationRequest {
+    #[serde(deserialize_with = "crate::json_shape::object")]
+    action: crate::authzen::AuthzenAction,
+    #[serde(deserialize_with = "crate::json_shape::object")]
+    resource: crate::authzen::AuthzenEntity,
+    #[serde(default)]
+    context: Option<serde_json::Map<String, Value>>,
+}
+
+/// `POST /v1/is_authorized_as_peer`: a Cedar-native decision whose principal
+/// is the mTLS caller.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeerCedarRequest {
+    action: Value,
+    resource: Value,
+    #[serde(default)]
+    context: Option<Value>,
+    #[serde(default)]
+    entities: Option<Value>,
+}
+
+fn no_peer() -> Response {
+    crate::admin::unauthorized(
+        "this endpoint's subject is the mTLS client certificate; none was presented",
+    )
+}
+
+async fn peer_evaluation(
+    State(s): State<AppState>,
+    peer: Option<Extension<PeerPrincipal>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let id = request_id(&headers);
+    let response = match (peer, decode::<PeerEvaluationRequest>(&body)) {
+        (_, Err(r)) => r,
+        (None, _) => no_peer(),
+        (Some(Extension(PeerPrincipal(p))), Ok(req)) => {
+            let req = TokenEvaluationRequest {
+                subject_token: String::new(),
+                action: req.action,
+                resource: req.resource,
+                context: req.context,
+            };
+            ok_json(&s.pdp.authzen_evaluation_as(&id, &p, &req))
+        }
+    };
+    with_request_id(response, &id)
+}
+
+async fn is_authorized_as_peer(
+    State(s): State<AppState>,
+    peer: Option<Extension<PeerPrincipal>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let id = request_id(&headers);
+    let response = match (peer, decode::<PeerCedarRequest>(&body)) {
+        (_, Err(r)) => r,
+        (None, _) => no_peer(),
+        (Some(Extension(PeerPrincipal(p))), Ok(req)) => {
+            let req = TokenCedarRequest {
+                access_token: None,
+                identity_token: None,
+                action: req.action,
+                resource: req.resource,
+                context: req.context,
+                entities: req.entities,
+            };
+            ok_json(&s.pdp.is_authorized_as(&id, &p, &req))
+        }
+    };
+    with_request_id(response, &id)
+}
+
+pub(crate) fn request_id(headers: &HeaderMap) -> Arc<str> {
     match headers.get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()) {
         Some(id) if !id.is_empty() && id.len() <= 256 => id.into(),
         _ => new_request_id(),
@@ -410,8 +452,26 @@ async fn openapi() -> Response {
     json_response(StatusCode::OK, OPENAPI.as_bytes().to_vec())
 }
 
-fn admin_check(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
-    s.admin.authorize(headers)
+/// Lets an admin request through when the caller is verified and Cedar
+/// allows `action` (see [`AdminGuard`]); 404 when the admin API is off.
+async fn admin_check(
+    s: &AppState,
+    action: AdminAction,
+    method: &str,
+    route: &str,
+    headers: &HeaderMap,
+    peer: Option<&PeerPrincipal>,
+) -> Result<(), Response> {
+    match &s.admin {
+        None => Err(error_response(
+            StatusCode::NOT_FOUND,
+            "the admin API is disabled",
+        )),
+        Some(guard) => guard
+            .authorize(action, method, route, headers, peer)
+            .await
+            .map(|_| ()),
+    }
 }
 
 fn version_summary(v: &crate::version::PolicyVersion) -> Value {
@@ -434,16 +494,42 @@ fn with_etag(response: Response, etag: &str) -> Response {
     response
 }
 
-async fn admin_policy(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = admin_check(&s, &headers) {
+async fn admin_policy(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    peer: Option<Extension<PeerPrincipal>>,
+) -> Response {
+    if let Err(r) = admin_check(
+        &s,
+        AdminAction::PolicyRead,
+        "GET",
+        "/admin/v1/policy",
+        &headers,
+        peer.as_ref().map(|e| &e.0),
+    )
+    .await
+    {
         return r;
     }
     let v = s.pdp.policies().current();
     with_etag(ok_json(&version_summary(&v)), v.etag())
 }
 
-async fn admin_versions(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = admin_check(&s, &headers) {
+async fn admin_versions(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    peer: Option<Extension<PeerPrincipal>>,
+) -> Response {
+    if let Err(r) = admin_check(
+        &s,
+        AdminAction::PolicyRead,
+        "GET",
+        "/admin/v1/versions",
+        &headers,
+        peer.as_ref().map(|e| &e.0),
+    )
+    .await
+    {
         return r;
     }
     match s.pdp.policies().history(50).await {
@@ -474,9 +560,19 @@ struct PoliciesBody {
 async fn admin_put_policies(
     State(s): State<AppState>,
     headers: HeaderMap,
+    peer: Option<Extension<PeerPrincipal>>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = admin_check(&s, &headers) {
+    if let Err(r) = admin_check(
+        &s,
+        AdminAction::PolicyUpdate,
+        "PUT",
+        "/admin/v1/policies",
+        &headers,
+        peer.as_ref().map(|e| &e.0),
+    )
+    .await
+    {
         return r;
     }
     let update = if is_json(&headers) {
@@ -505,9 +601,19 @@ async fn admin_put_policies(
 async fn admin_put_entities(
     State(s): State<AppState>,
     headers: HeaderMap,
+    peer: Option<Extension<PeerPrincipal>>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = admin_check(&s, &headers) {
+    if let Err(r) = admin_check(
+        &s,
+        AdminAction::PolicyUpdate,
+        "PUT",
+        "/admin/v1/entities",
+        &headers,
+        peer.as_ref().map(|e| &e.0),
+    )
+    .await
+    {
         return r;
     }
     match utf8(&body) {
@@ -522,8 +628,22 @@ async fn admin_put_entities(
     }
 }
 
-async fn admin_put_schema(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = admin_check(&s, &headers) {
+async fn admin_put_schema(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    peer: Option<Extension<PeerPrincipal>>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = admin_check(
+        &s,
+        AdminAction::PolicyUpdate,
+        "PUT",
+        "/admin/v1/schema",
+        &headers,
+        peer.as_ref().map(|e| &e.0),
+    )
+    .await
+    {
         return r;
     }
     match utf8(&body) {
@@ -548,8 +668,21 @@ async fn admin_put_schema(State(s): State<AppState>, headers: HeaderMap, body: B
     }
 }
 
-async fn admin_reload(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = admin_check(&s, &headers) {
+async fn admin_reload(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    peer: Option<Extension<PeerPrincipal>>,
+) -> Response {
+    if let Err(r) = admin_check(
+        &s,
+        AdminAction::PolicyUpdate,
+        "POST",
+        "/admin/v1/reload",
+        &headers,
+        peer.as_ref().map(|e| &e.0),
+    )
+    .await
+    {
         return r;
     }
     apply(&s, &headers, PolicyUpdate::Directory).await

@@ -52,6 +52,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub)]
 
+mod admin;
 mod authzen;
 mod bundle;
 pub mod decision_log;
@@ -67,6 +68,10 @@ pub mod policy_tests;
 mod principal;
 mod version;
 
+pub use admin::{
+    AdminAction, AdminCaller, AdminGuard, Caller, DecisionAccess, PeerPrincipal,
+    BREAK_GLASS_PRINCIPAL,
+};
 pub use authzen::{
     AuthzenAction, AuthzenEntity, AuthzenMapping, DecisionContext, DecisionError, EvaluationItem,
     EvaluationRequest, EvaluationResponse, EvaluationsOptions, EvaluationsRequest,
@@ -75,7 +80,7 @@ pub use authzen::{
 pub use bundle::{PolicyBundle, SourceFile, MAX_BUNDLE_BYTES, MAX_FILE_BYTES};
 pub use diagnostic::Diagnostic;
 pub use error::PolicyError;
-pub use http::{router, token_router, AdminAuth, HttpOptions, OPENAPI};
+pub use http::{router, token_router, HttpOptions, OPENAPI};
 pub use metrics::{Api, PolicyMetrics};
 pub use pdp::{
     BadRequest, CedarBatchRequest, CedarDiagnostics, CedarRequest, CedarResponse, DecisionLimits,

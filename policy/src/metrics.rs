@@ -23,15 +23,18 @@ pub enum Api {
     Cli,
     /// An embedding service deciding for itself (the CA's `ca:issue`).
     Embedded,
+    /// Palisade's own admin routes (`admin:*` actions, the caller's identity).
+    Admin,
 }
 
 impl Api {
-    const ALL: [Api; 5] = [
+    const ALL: [Api; 6] = [
         Api::Authzen,
         Api::AuthzenSearch,
         Api::Cedar,
         Api::Cli,
         Api::Embedded,
+        Api::Admin,
     ];
 
     /// The label value.
@@ -42,6 +45,7 @@ impl Api {
             Api::Cedar => "cedar",
             Api::Cli => "cli",
             Api::Embedded => "embedded",
+            Api::Admin => "admin",
         }
     }
 }

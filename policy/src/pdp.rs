@@ -191,6 +191,23 @@ impl DecisionPoint {
         (decision, etag)
     }
 
+    /// Like [`DecisionPoint::decide`], for a principal established from a
+    /// verified credential: the log records who vouched for it and its
+    /// request-scoped entity (the admin routes, the CA's token exchange).
+    pub fn decide_verified(
+        &self,
+        api: Api,
+        request_id: &Arc<str>,
+        principal: &VerifiedPrincipal,
+        req: &DecisionRequest,
+    ) -> (Decision, Arc<str>) {
+        let version = self.policies.load();
+        let etag: Arc<str> = version.etag().into();
+        let attrs = Value::Object(verified_attributes(principal));
+        let decision = self.decide_logged(&version, &etag, api, request_id, req, Some(attrs));
+        (decision, etag)
+    }
+
     fn deadline(&self) -> Deadline {
         Deadline(Instant::now() + Duration::from_millis(self.limits.deadline_ms))
     }

@@ -11,7 +11,7 @@ use crate::authzen::{AuthzenAction, AuthzenEntity};
 use crate::json_shape::object;
 
 /// A principal established from a verified credential.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedPrincipal {
     /// Its Cedar uid.
     pub uid: EntityUid,

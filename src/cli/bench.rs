@@ -34,7 +34,7 @@ use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
 use hyper_util::rt::TokioIo;
 use palisade_policy::decision_log::{AuditKeys, DecisionLog};
 use palisade_policy::{
-    AdminAuth, DecisionPoint, HttpOptions, PolicyMetrics, PolicyStore, PolicyUpdate, SourceFile,
+    DecisionPoint, HttpOptions, PolicyMetrics, PolicyStore, PolicyUpdate, SourceFile,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -114,8 +114,9 @@ const LINKS: &str = include_str!("../../examples/policies/links.json");
 const EXAMPLE_ENTITIES: &str = include_str!("../../examples/policies/entities.json");
 
 /// Actions the example schema declares (each one an entity of the store):
-/// read, write, delete, share and the CA's `ca:issue`.
-const SCHEMA_ACTIONS: usize = 5;
+/// read, write, delete, share, the CA's `ca:issue`, and `admin` with its five
+/// `admin:*` members.
+const SCHEMA_ACTIONS: usize = 11;
 
 /// The example policy set written so that Cedar 2.x (cedar-agent) parses it:
 /// no `is` (Cedar 3) and no template (cedar-agent stores static policies
@@ -131,7 +132,7 @@ const PEER_POLICIES: &[(&str, &str)] = &[
     (
         "staff-read-by-clearance",
         "permit (principal in Group::\"staff\", action == Action::\"read\", resource)\n\
-         when { resource has classification && resource.classification <= principal.clearance };",
+         when { resource has classification && principal has clearance && resource.classification <= principal.clearance };",
     ),
     (
         "public-read",
@@ -862,8 +863,8 @@ impl Palisade {
             pdp,
             HttpOptions {
                 max_body_bytes: config.server.max_body_bytes,
-                admin: AdminAuth::Disabled,
                 public_url: format!("http://{addr}"),
+                ..Default::default()
             },
         );
         use axum::serve::ListenerExt as _;

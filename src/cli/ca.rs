@@ -130,12 +130,15 @@ pub fn tls_enabled(config: &Config) -> bool {
 /// For `palisade serve`: mounts the CA routes on `app` when `ca.serve` or
 /// `ca.tls` (the default) is set (also PALISADE_CA_SERVE, PALISADE_CA_TLS),
 /// initializing the CA first when the store has none. `ca:issue` is decided
-/// by the served decision point (hot reload, decision log). The admin bearer
-/// token is the server's admin token file.
+/// by the served decision point (hot reload, decision log); the admin routes
+/// by `admin` (identity + Cedar); with `identity.exchange` and an issuer,
+/// `POST /ca/v1/exchange` swaps a token for a first certificate.
 pub async fn mount(
     config: &Config,
     app: axum::Router,
     pdp: Arc<palisade_policy::DecisionPoint>,
+    admin: Option<Arc<palisade_policy::AdminGuard>>,
+    tokens: Option<Arc<palisade_identity::TokenVerifier>>,
 ) -> anyhow::Result<(axum::Router, Option<Arc<CertificateAuthority>>)> {
     let serve = env_flag("PALISADE_CA_SERVE").unwrap_or(config.ca.serve) || tls_enabled(config);
     if !serve {
@@ -165,17 +168,20 @@ pub async fn mount(
         "CA opened (recovered: certificates answered before a crash whose completion it lost, \
          re-derived from their reservations)"
     );
-    let token_file = config
-        .server
-        .admin_token_file
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("admin.token"));
-    let admin_token = std::fs::read_to_string(&token_file)
-        .ok()
-        .map(|t| zeroize::Zeroizing::new(t.trim().to_owned()));
-    let routes =
-        palisade_ca::http::router(ca.clone(), palisade_ca::http::CaHttpOptions { admin_token });
-    Ok((app.merge(routes), Some(ca)))
+    let mut app = app.merge(palisade_ca::http::router(
+        ca.clone(),
+        palisade_ca::http::CaHttpOptions { admin },
+    ));
+    if let Some(exchange) = &config.identity.exchange {
+        let tokens = tokens.context("identity.exchange needs [[identity.issuers]]")?;
+        app = app.merge(palisade_identity::exchange_router(
+            tokens,
+            ca.clone(),
+            exchange,
+        )?);
+        tracing::info!(template = %exchange.spiffe_id_template, "token exchange enabled");
+    }
+    Ok((app, Some(ca)))
 }
 
 /// For `palisade serve`: the TLS listener unless `ca.tls = false`.

@@ -191,7 +191,12 @@ pub fn run(_config: Config, args: CaBenchArgs) -> anyhow::Result<ExitCode> {
         let app = palisade_ca::http::router(
             ca,
             palisade_ca::http::CaHttpOptions {
-                admin_token: Some(zeroize::Zeroizing::new(admin_token.into())),
+                // Break-glass: issuance is then decided by the CA's fixed policy.
+                admin: Some(Arc::new(palisade_policy::AdminGuard::new(
+                    None,
+                    None,
+                    Some(admin_token),
+                ))),
             },
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse as _, Response};
 use palisade_compliance::export::{self, Format};
 use palisade_compliance::{bundle, history, Attestations, Catalog, Report, RuntimeFacts, Sources};
 use palisade_policy::decision_log::AuditKeys;
-use palisade_policy::AdminAuth;
+use palisade_policy::{AdminAction, AdminGuard, PeerPrincipal};
 
 use crate::config::Config;
 
@@ -380,16 +380,16 @@ fn diff(config: &Config, framework: &str) -> anyhow::Result<ExitCode> {
 
 /// `GET /v1/compliance/report?framework=soc2|hipaa|gdpr&format=json|csv|html|oscal|md|bundle`
 /// on `palisade serve`: a report generated from the live store at request
-/// time, kept in the history like the shell's. Admin-protected: the same
-/// [`AdminAuth`] as the other admin routes (404 when the admin API is off,
-/// 401 without the token).
+/// time, kept in the history like the shell's. Admin-protected like the other
+/// admin routes: the caller's OIDC token or mTLS certificate, and Cedar's
+/// `admin:compliance.read` ([`AdminGuard`]); 404 when the admin API is off.
 pub struct ReportRoute {
     config: Config,
     catalog: Catalog,
     store: Arc<dyn palisade_store::Store>,
     ledger: Option<Arc<dyn palisade_store::CertLedger>>,
     keys: Arc<AuditKeys>,
-    admin: AdminAuth,
+    admin: Option<Arc<AdminGuard>>,
 }
 
 impl ReportRoute {
@@ -398,7 +398,7 @@ impl ReportRoute {
         config: &Config,
         store: Arc<dyn palisade_store::Store>,
         keys: Arc<AuditKeys>,
-        admin: AdminAuth,
+        admin: Option<Arc<AdminGuard>>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             config: config.clone(),
@@ -506,10 +506,30 @@ struct ReportQuery {
 
 async fn report_route(
     State(route): State<Arc<ReportRoute>>,
+    peer: Option<axum::Extension<PeerPrincipal>>,
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
-    if let Err(denied) = route.admin.authorize(&headers) {
+    let Some(admin) = &route.admin else {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({
+                "error": { "status": 404, "message": "the admin API is disabled" }
+            })),
+        )
+            .into_response();
+    };
+    let peer = peer.map(|axum::Extension(p)| p);
+    if let Err(denied) = admin
+        .authorize(
+            AdminAction::ComplianceRead,
+            "GET",
+            "/v1/compliance/report",
+            &headers,
+            peer.as_ref(),
+        )
+        .await
+    {
         return denied;
     }
     match route.respond(&uri).await {

@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use palisade_policy::decision_log::{self, AuditKeys, DecisionLog};
 use palisade_policy::{
-    AdminAuth, DecisionPoint, HttpOptions, PolicyMetrics, PolicyStore, PolicyUpdate,
+    AdminGuard, DecisionAccess, DecisionPoint, HttpOptions, PolicyMetrics, PolicyStore,
+    PolicyUpdate,
 };
 
 use crate::config::Config;
@@ -24,6 +25,10 @@ const EXAMPLE_BUNDLE: &[(&str, &str)] = &[
         include_str!("../../examples/policies/documents.cedar"),
     ),
     ("ca.cedar", include_str!("../../examples/policies/ca.cedar")),
+    (
+        "admin.cedar",
+        include_str!("../../examples/policies/admin.cedar"),
+    ),
     (
         "sharing.cedar",
         include_str!("../../examples/policies/sharing.cedar"),
@@ -148,23 +153,54 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config.authzen.clone(),
         config.limits.clone(),
     ));
-    let admin = if config.server.admin_api {
-        let path = config
-            .server
-            .admin_token_file
-            .clone()
-            .unwrap_or_else(|| config.data_dir.join("admin.token"));
-        let token = admin_token(&path)?;
-        tracing::info!(token_file = %path.display(), "admin API enabled (bearer token)");
-        AdminAuth::token(&token)
+    let tokens = if config.identity.issuers.is_empty() {
+        None
     } else {
-        AdminAuth::Disabled
+        tracing::info!(
+            issuers = config.identity.issuers.len(),
+            "OIDC issuers configured: token-based decisions, token admins"
+        );
+        Some(Arc::new(palisade_identity::TokenVerifier::new(
+            &config.identity,
+        )?))
+    };
+    let authenticator = tokens
+        .clone()
+        .map(|t| t as Arc<dyn palisade_policy::TokenAuthenticator>);
+    let admin = if config.server.admin_api {
+        let break_glass = if config.server.admin_break_glass {
+            let path = config
+                .server
+                .admin_token_file
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("admin.token"));
+            tracing::warn!(token_file = %path.display(), "break-glass admin token enabled");
+            Some(admin_token(&path)?)
+        } else {
+            None
+        };
+        Some(Arc::new(AdminGuard::new(
+            Some(pdp.clone()),
+            authenticator.clone(),
+            break_glass.as_ref().map(|t| t.as_str()),
+        )))
+    } else {
+        None
     };
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
     let tls_on = crate::cli::ca::tls_enabled(&config);
+    match config.server.decisions {
+        DecisionAccess::Mtls if !tls_on => {
+            anyhow::bail!("server.decisions = \"mtls\" needs TLS (ca.tls = true)")
+        }
+        DecisionAccess::Token if !tls_on && tokens.is_none() => anyhow::bail!(
+            "server.decisions = \"token\" needs [[identity.issuers]] (or TLS for mTLS callers)"
+        ),
+        _ => {}
+    }
     let public_url = if config.server.public_url.is_empty() {
         format!("{}://{addr}", if tls_on { "https" } else { "http" })
     } else {
@@ -182,26 +218,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         pdp.clone(),
         HttpOptions {
             max_body_bytes: config.server.max_body_bytes,
-            admin,
+            admin: admin.clone(),
             public_url: public_url.clone(),
+            decisions: config.server.decisions,
+            tokens: authenticator.clone(),
         },
     );
-    let app = if config.identity.issuers.is_empty() {
-        app
-    } else {
-        let tokens = Arc::new(palisade_identity::TokenVerifier::new(&config.identity)?);
-        tracing::info!(
-            issuers = config.identity.issuers.len(),
-            "token-based decision endpoints enabled"
-        );
-        app.merge(palisade_policy::token_router(
+    let app = match &authenticator {
+        None => app,
+        Some(tokens) => app.merge(palisade_policy::token_router(
             pdp.clone(),
-            tokens,
+            tokens.clone(),
             config.server.max_body_bytes,
-        ))
+        )),
     };
     let app = app.merge(reports.router());
-    let (app, ca) = crate::cli::ca::mount(&config, app, pdp.clone()).await?;
+    let (app, ca) = crate::cli::ca::mount(&config, app, pdp.clone(), admin, tokens).await?;
+    // Every route sees the mTLS caller (when there is one) as its principal.
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        Arc::new(config.identity.workload.clone()),
+        palisade_identity::attach_peer_principal,
+    ));
     // One span per request, child of the caller's traceparent; only when spans are exported.
     let app = if crate::telemetry::tracing_enabled(&config.observability) {
         app.layer(axum::middleware::from_fn(crate::telemetry::http_span))

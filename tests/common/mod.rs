@@ -184,12 +184,20 @@ type Setup = Box<dyn FnOnce(&Path)>;
 pub struct ServerBuilder {
     config: Option<String>,
     setup: Vec<Setup>,
+    no_break_glass: bool,
 }
 
 impl ServerBuilder {
     /// A TOML configuration file for the server (`--config`).
     pub fn config(mut self, toml: &str) -> Self {
         self.config = Some(toml.to_owned());
+        self
+    }
+
+    /// Without the break-glass admin token (on by default in the harness so
+    /// that tests about other things can use the admin API simply).
+    pub fn without_break_glass(mut self) -> Self {
+        self.no_break_glass = true;
         self
     }
 
@@ -227,6 +235,7 @@ impl ServerBuilder {
             client: client(),
             starts: 0,
             tls_ready: false,
+            break_glass: !self.no_break_glass,
         };
         server.spawn();
         server
@@ -246,6 +255,7 @@ pub struct Server {
     starts: usize,
     /// Whether `client` speaks TLS with this data directory's CA.
     tls_ready: bool,
+    break_glass: bool,
 }
 
 /// A free port on 127.0.0.1, as far as the kernel can tell right now.
@@ -317,6 +327,10 @@ impl Server {
                 .arg("--policies")
                 .arg(&self.policy_dir)
                 .env("PALISADE_LOG", "info")
+                .env(
+                    "PALISADE_ADMIN_BREAK_GLASS",
+                    if self.break_glass { "1" } else { "0" },
+                )
                 .stdin(Stdio::null())
                 .stdout(File::create(&out).unwrap())
                 .stderr(File::create(&err).unwrap());

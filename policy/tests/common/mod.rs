@@ -9,7 +9,7 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use palisade_policy::decision_log::{AuditKeys, DecisionLog, DecisionLogConfig};
 use palisade_policy::{
-    AdminAuth, AuthzenMapping, DecisionLimits, DecisionPoint, HttpOptions, OnEvaluationError,
+    AdminGuard, AuthzenMapping, DecisionLimits, DecisionPoint, HttpOptions, OnEvaluationError,
     PolicyMetrics, PolicyStore,
 };
 use tower::ServiceExt;
@@ -56,8 +56,15 @@ pub async fn api() -> Api {
         pdp.clone(),
         HttpOptions {
             max_body_bytes: 64 * 1024,
-            admin: AdminAuth::token("test-token"),
+            // The static token is break-glass (identity and Cedar are
+            // tested end to end with the binary).
+            admin: Some(Arc::new(AdminGuard::new(
+                Some(pdp.clone()),
+                None,
+                Some("test-token"),
+            ))),
             public_url: "http://pdp.test".into(),
+            ..Default::default()
         },
     );
     // The token-based endpoints, with an authenticator that accepts no
