@@ -58,6 +58,10 @@ bash scripts/testdata/scanner-image.sh >/dev/null
 bash scripts/testdata/go-binaries.sh >/dev/null
 # --- end scanner
 
+# A clean clone gains nothing from incremental compilation, and its caches
+# (several GiB) are what once filled the CI machine's disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 log "format"
 cargo fmt --all -- --check
 

@@ -90,27 +90,6 @@ fn curl(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// Every decision log record (the server's SQLite store).
-fn decision_records(data_dir: &Path) -> Vec<Value> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let url = format!("sqlite://{}", data_dir.join("palisade.db").display());
-            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-            let rows: Vec<(String,)> =
-                sqlx::query_as("SELECT record FROM decision_log ORDER BY seq")
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap();
-            pool.close().await;
-            rows.into_iter()
-                .map(|(r,)| serde_json::from_str(&r).unwrap())
-                .collect()
-        })
-}
-
 /// Waits for a decision log record of `principal` doing `action`.
 fn logged(data_dir: &Path, principal: &str, action: &str) -> Value {
     poll_until(&format!("a log record of {principal} {action}"), || {

@@ -55,26 +55,6 @@ fn join_token(s: &Server, spiffe_id: &str) -> String {
     .to_owned()
 }
 
-/// Every decision record of the server's decision log, in order.
-fn decision_records(data_dir: &Path) -> Vec<Value> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let url = format!("sqlite://{}", data_dir.join("palisade.db").display());
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT record FROM decision_log ORDER BY seq")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        rows.into_iter()
-            .map(|(r,)| serde_json::from_str(&r).unwrap())
-            .collect()
-    })
-}
-
 #[test]
 fn serve_speaks_tls_by_default_and_plain_http_only_when_configured() {
     // A fresh data directory and no configuration: the server creates its

@@ -705,3 +705,38 @@ pub fn openssl_csr(dir: &Path, name: &str, spiffe_id: &str) -> String {
     assert!(out.status.success(), "openssl req: {}", describe(&out));
     std::fs::read_to_string(csr).unwrap()
 }
+
+/// Every decision log record in the store at `store_url` (`sqlite://` or
+/// `postgres://`), in chain order.
+pub fn decision_records_at(store_url: &str) -> Vec<Value> {
+    const QUERY: &str = "SELECT record FROM decision_log ORDER BY seq";
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let rows: Vec<(String,)> = if store_url.starts_with("postgres") {
+                let pool = sqlx::PgPool::connect(store_url).await.unwrap();
+                let rows = sqlx::query_as(QUERY).fetch_all(&pool).await.unwrap();
+                pool.close().await;
+                rows
+            } else {
+                let pool = sqlx::SqlitePool::connect(store_url).await.unwrap();
+                let rows = sqlx::query_as(QUERY).fetch_all(&pool).await.unwrap();
+                pool.close().await;
+                rows
+            };
+            rows.into_iter()
+                .map(|(r,)| serde_json::from_str(&r).unwrap())
+                .collect()
+        })
+}
+
+/// Every decision log record of the server whose data directory is
+/// `data_dir` (the embedded SQLite store).
+pub fn decision_records(data_dir: &Path) -> Vec<Value> {
+    decision_records_at(&format!(
+        "sqlite://{}",
+        data_dir.join("palisade.db").display()
+    ))
+}
