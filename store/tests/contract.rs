@@ -1,6 +1,9 @@
 //! One contract, two backends: every test here runs against the embedded
 //! SQLite store and against a real PostgreSQL server (started on 127.0.0.1
-//! by `scripts/services/postgres.sh`; the tests fail when it cannot start).
+//! by `scripts/services/postgres.sh`; the tests fail when it cannot start),
+//! and once more against a PostgreSQL server that accepts TLS only, through
+//! a URL asking for `sslmode=verify-full` with the server's CA as
+//! `sslrootcert` (`scripts/services/postgres-tls.sh`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -33,6 +36,21 @@ async fn postgres() -> Backend {
     let url = tokio::task::spawn_blocking(palisade_testkit::postgres_database)
         .await
         .unwrap();
+    postgres_at(url).await
+}
+
+async fn postgres_tls() -> Backend {
+    let (url, ca) = tokio::task::spawn_blocking(palisade_testkit::postgres_tls_database)
+        .await
+        .unwrap();
+    postgres_at(format!(
+        "{url}?sslmode=verify-full&sslrootcert={}",
+        ca.display()
+    ))
+    .await
+}
+
+async fn postgres_at(url: String) -> Backend {
     Backend {
         store: palisade_store::open(&url).await.unwrap(),
         ledger: palisade_store::open_ledger(&url).await.unwrap(),
@@ -51,6 +69,10 @@ macro_rules! contract {
         mod postgres_backend {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() { super::$name(super::postgres().await).await })*
+        }
+        mod postgres_tls_backend {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::postgres_tls().await).await })*
         }
     };
 }

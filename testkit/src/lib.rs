@@ -72,8 +72,26 @@ pub fn closed_port() -> u16 {
 /// `postgres://` URL. Every call creates a new database, so tests never see
 /// each other's rows. Panics (fails the test) when PostgreSQL cannot start.
 pub fn postgres_database() -> String {
+    new_database(&service("postgres"))
+}
+
+/// A fresh, empty database on a second test server that speaks TLS only
+/// (`scripts/services/postgres-tls.sh`: certificates made by openssl, TCP
+/// connections without TLS rejected): its `postgres://` URL (no TLS
+/// parameters: the test adds them) and the CA certificate (PEM file) that
+/// issued the server's certificate for `localhost` and `127.0.0.1`.
+pub fn postgres_tls_database() -> (String, PathBuf) {
+    let env = service("postgres-tls");
+    let ca = env
+        .get("PG_SSL_ROOT_CERT")
+        .expect("postgres-tls.sh prints PG_SSL_ROOT_CERT");
+    (new_database(&env), PathBuf::from(ca))
+}
+
+/// Creates a database on the server `env` describes (the lines of
+/// `postgres.sh`); returns its URL.
+fn new_database(env: &HashMap<String, String>) -> String {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let env = service("postgres");
     let admin = env
         .get("PALISADE_PG_ADMIN_URL")
         .expect("postgres.sh prints PALISADE_PG_ADMIN_URL");
