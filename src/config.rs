@@ -32,6 +32,8 @@ pub struct Config {
     pub identity: palisade_identity::IdentityConfig,
     /// Log format.
     pub observability: crate::telemetry::ObservabilityConfig,
+    /// Envoy / Istio external authorization (`palisade serve`).
+    pub ext_authz: palisade_extauthz::ExtAuthzConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -78,6 +80,7 @@ impl Default for Config {
             scanner: palisade_scanner::ScannerSettings::default(),
             identity: Default::default(),
             observability: Default::default(),
+            ext_authz: Default::default(),
         }
     }
 }

@@ -25,16 +25,19 @@ pub enum Api {
     Embedded,
     /// Palisade's own admin routes (`admin:*` actions, the caller's identity).
     Admin,
+    /// Envoy / Istio external authorization (`palisade-extauthz`).
+    ExtAuthz,
 }
 
 impl Api {
-    const ALL: [Api; 6] = [
+    const ALL: [Api; 7] = [
         Api::Authzen,
         Api::AuthzenSearch,
         Api::Cedar,
         Api::Cli,
         Api::Embedded,
         Api::Admin,
+        Api::ExtAuthz,
     ];
 
     /// The label value.
@@ -46,6 +49,7 @@ impl Api {
             Api::Cli => "cli",
             Api::Embedded => "embedded",
             Api::Admin => "admin",
+            Api::ExtAuthz => "ext_authz",
         }
     }
 }

@@ -208,6 +208,16 @@ impl DecisionPoint {
         (decision, etag)
     }
 
+    /// Logs and counts a request denied before any evaluation (no verified
+    /// identity, a request that maps to no Cedar request), so that the
+    /// decision log holds every answer a gateway got. Returns the deny and
+    /// the etag of the version being served.
+    pub fn refuse(&self, api: Api, request_id: &Arc<str>, reason: String) -> (Decision, Arc<str>) {
+        let etag: Arc<str> = self.policies.load().etag().into();
+        let decision = self.deny_unevaluated(api, request_id, &etag, reason);
+        (decision, etag)
+    }
+
     fn deadline(&self) -> Deadline {
         Deadline(Instant::now() + Duration::from_millis(self.limits.deadline_ms))
     }

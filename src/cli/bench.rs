@@ -57,6 +57,8 @@ pub enum BenchCommand {
     Store(crate::cli::store_bench::StoreBenchArgs),
     /// Compliance reports: every export of the three frameworks for 1k-100k findings.
     Compliance(crate::cli::compliance_bench::ComplianceBenchArgs),
+    /// OIDC token verification with a warm key-set cache (RS256, ES256).
+    Identity(crate::cli::identity_bench::IdentityBenchArgs),
 }
 
 /// Options of `palisade bench authz`.
@@ -95,6 +97,7 @@ pub fn run(config: Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Config(args) => crate::cli::config_bench::run(config, args),
         BenchCommand::Store(args) => crate::cli::store_bench::run(config, args),
         BenchCommand::Compliance(args) => crate::cli::compliance_bench::run(config, args),
+        BenchCommand::Identity(args) => crate::cli::identity_bench::run(config, args),
     }
 }
 
@@ -114,9 +117,9 @@ const LINKS: &str = include_str!("../../examples/policies/links.json");
 const EXAMPLE_ENTITIES: &str = include_str!("../../examples/policies/entities.json");
 
 /// Actions the example schema declares (each one an entity of the store):
-/// read, write, delete, share, the CA's `ca:issue`, and `admin` with its five
-/// `admin:*` members.
-const SCHEMA_ACTIONS: usize = 11;
+/// read, write, delete, share, the CA's `ca:issue`, `admin` with its five
+/// `admin:*` members, and ext_authz's `http:read`, `http:write`, `http:delete`.
+const SCHEMA_ACTIONS: usize = 14;
 
 /// The example policy set written so that Cedar 2.x (cedar-agent) parses it:
 /// no `is` (Cedar 3) and no template (cedar-agent stores static policies
@@ -455,11 +458,11 @@ fn check_requests() -> Vec<Bytes> {
 
 /// How long a measurement runs.
 #[derive(Debug, Clone, Copy)]
-struct Timing {
+pub(crate) struct Timing {
     /// Unmeasured warm-up.
-    warmup: Duration,
+    pub(crate) warmup: Duration,
     /// Measured window.
-    duration: Duration,
+    pub(crate) duration: Duration,
 }
 
 /// Most samples one in-process measurement keeps (bounds memory and loops).
@@ -469,21 +472,21 @@ const MAX_REQUESTS_PER_CONNECTION: usize = 1_000_000;
 
 /// The figures of one measurement.
 #[derive(Debug, Clone, Serialize)]
-struct Figures {
+pub(crate) struct Figures {
     /// Operations (calls or HTTP requests) measured.
-    ops: u64,
+    pub(crate) ops: u64,
     /// Measured window, seconds.
     seconds: f64,
     /// Operations per second.
-    ops_per_s: f64,
+    pub(crate) ops_per_s: f64,
     /// Decisions per second (ops × decisions per op).
     decisions_per_s: f64,
     /// Median latency of one operation, nanoseconds.
-    p50_ns: u64,
+    pub(crate) p50_ns: u64,
     /// 99th percentile latency of one operation, nanoseconds.
-    p99_ns: u64,
+    pub(crate) p99_ns: u64,
     /// Mean latency of one operation, nanoseconds.
-    mean_ns: u64,
+    pub(crate) mean_ns: u64,
     /// CPU used during the measured window (HTTP measurements).
     #[serde(skip_serializing_if = "Option::is_none")]
     cpu: Option<CpuUse>,
@@ -515,7 +518,7 @@ fn cpu_seconds(path: &str) -> Option<f64> {
 
 /// Which process serves an HTTP measurement.
 #[derive(Debug, Clone, Copy)]
-enum Server {
+pub(crate) enum Server {
     /// This process (Palisade in-process).
     ThisProcess,
     /// A child process (the peer).
@@ -534,7 +537,11 @@ fn cpu_snapshot(server: Server) -> Option<(f64, f64)> {
 
 impl Figures {
     /// Figures from latency samples (ns) over a window.
-    fn from_samples(mut samples: Vec<u64>, window: Duration, decisions_per_op: u64) -> Self {
+    pub(crate) fn from_samples(
+        mut samples: Vec<u64>,
+        window: Duration,
+        decisions_per_op: u64,
+    ) -> Self {
         samples.sort_unstable();
         let ops = samples.len() as u64;
         let seconds = window.as_secs_f64().max(1e-9);
@@ -631,7 +638,7 @@ async fn measure_handler(
 }
 
 /// Checks that an AuthZEN answer is an allow.
-fn expect_allow_authzen(body: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn expect_allow_authzen(body: &[u8]) -> anyhow::Result<()> {
     let v: Value = serde_json::from_slice(body).context("answer is not JSON")?;
     anyhow::ensure!(
         v["decision"] == Value::Bool(true),
@@ -650,13 +657,13 @@ type Connection = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 /// A POST (or GET, without body) the client repeats.
 #[derive(Debug, Clone)]
-struct Call {
+pub(crate) struct Call {
     /// Server address.
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     /// Request path.
-    path: String,
+    pub(crate) path: String,
     /// JSON body; `None` for a GET.
-    body: Option<Bytes>,
+    pub(crate) body: Option<Bytes>,
 }
 
 /// Opens a keep-alive connection; its driver runs on the current runtime.
@@ -696,7 +703,7 @@ async fn send(
 }
 
 /// One request on a fresh connection.
-async fn send_once(call: &Call) -> anyhow::Result<(u16, Bytes)> {
+pub(crate) async fn send_once(call: &Call) -> anyhow::Result<(u16, Bytes)> {
     let host = HeaderValue::from_str(&call.addr.to_string())?;
     let mut conn = connect(call.addr).await?;
     send(&mut conn, call, &host).await
@@ -705,7 +712,7 @@ async fn send_once(call: &Call) -> anyhow::Result<(u16, Bytes)> {
 /// Runs `connections` keep-alive connections, each sending `call` back to
 /// back: a warm-up, then the measured window. Any non-200 answer fails the
 /// measurement.
-async fn measure_http(
+pub(crate) async fn measure_http(
     call: &Call,
     server: Server,
     connections: usize,
@@ -781,11 +788,11 @@ async fn measure_http(
 
 /// A scratch directory, removed when dropped.
 #[derive(Debug)]
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(PathBuf);
 
 impl Scratch {
     /// A new, empty directory under the system's temporary directory.
-    fn new(label: &str) -> anyhow::Result<Self> {
+    pub(crate) fn new(label: &str) -> anyhow::Result<Self> {
         let name = format!(
             "palisade-bench-{label}-{}-{:016x}",
             std::process::id(),
@@ -798,7 +805,7 @@ impl Scratch {
     }
 
     /// Its path.
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -811,9 +818,11 @@ impl Drop for Scratch {
 
 /// A Palisade decision API wired as `palisade serve` wires it, on a SQLite
 /// store in a scratch directory, listening on a loopback port.
-struct Palisade {
+pub(crate) struct Palisade {
     /// Where it listens.
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
+    /// The decision point behind the router.
+    pub(crate) pdp: Arc<DecisionPoint>,
     /// The router, for in-process calls.
     router: axum::Router,
     /// The live policies.
@@ -832,7 +841,11 @@ struct Palisade {
 
 impl Palisade {
     /// Starts it on the current runtime (which must be the server's).
-    async fn start(config: &Config, policy_dir: &Path, data_dir: &Path) -> anyhow::Result<Self> {
+    pub(crate) async fn start(
+        config: &Config,
+        policy_dir: &Path,
+        data_dir: &Path,
+    ) -> anyhow::Result<Self> {
         let url = format!("sqlite://{}", data_dir.join("palisade.db").display());
         let store = palisade_store::open(&url).await?;
         let metrics = PolicyMetrics::new();
@@ -860,7 +873,7 @@ impl Palisade {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let router = palisade_policy::router(
-            pdp,
+            pdp.clone(),
             HttpOptions {
                 max_body_bytes: config.server.max_body_bytes,
                 public_url: format!("http://{addr}"),
@@ -882,6 +895,7 @@ impl Palisade {
         });
         Ok(Self {
             addr,
+            pdp,
             router,
             policies,
             log,
@@ -894,7 +908,7 @@ impl Palisade {
 
     /// Waits (at most 30 s) until the decision log has taken every queued
     /// entry, so that one measurement's log backlog does not load the next.
-    async fn drain_log(&self) {
+    pub(crate) async fn drain_log(&self) {
         let until = Instant::now() + Duration::from_secs(30);
         while self.log.queue_depth() > 0 && Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -903,7 +917,7 @@ impl Palisade {
     }
 
     /// Stops the server, flushes the log, and says how many records it holds.
-    async fn shutdown(self) -> anyhow::Result<u64> {
+    pub(crate) async fn shutdown(self) -> anyhow::Result<u64> {
         let _ = self.stop.send(());
         let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
         self.log.shutdown().await;
@@ -1296,7 +1310,7 @@ fn cpu_model() -> String {
 }
 
 /// The 1, 5 and 15 minute load averages, from /proc/loadavg.
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into())
@@ -1555,7 +1569,7 @@ fn bench_store(
 // ---------------------------------------------------------------------------
 
 /// `12345678` → `12,345,678`.
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -1568,7 +1582,7 @@ fn thousands(n: u64) -> String {
 }
 
 /// A duration in the unit that reads best.
-fn duration(ns: u64) -> String {
+pub(crate) fn duration(ns: u64) -> String {
     match ns {
         n if n < 10_000 => format!("{:.2} µs", n as f64 / 1e3),
         n if n < 1_000_000 => format!("{:.1} µs", n as f64 / 1e3),

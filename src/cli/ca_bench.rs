@@ -83,6 +83,26 @@ pub(crate) fn repo_script(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Runs `scripts/services/NAME` (a peer or test service, stopped when this
+/// process exits) and returns its `KEY=VALUE` lines.
+pub(crate) fn start_service(
+    name: &str,
+) -> anyhow::Result<std::collections::HashMap<String, String>> {
+    let script = repo_script(name);
+    let out = Command::new("bash")
+        .arg(&script)
+        .env("PALISADE_TEST_PARENT_PID", std::process::id().to_string())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run {}", script.display()))?;
+    anyhow::ensure!(out.status.success(), "{} failed", script.display());
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect())
+}
+
 pub(crate) async fn measure(
     target: &Target,
     concurrency: usize,
@@ -220,19 +240,7 @@ pub fn run(_config: Config, args: CaBenchArgs) -> anyhow::Result<ExitCode> {
     }];
     let mut peer_pid = None;
     if !args.no_peer {
-        let script = repo_script("openbao-raft.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .env("PALISADE_TEST_PARENT_PID", std::process::id().to_string())
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .with_context(|| format!("cannot run {}", script.display()))?;
-        anyhow::ensure!(out.status.success(), "{} failed", script.display());
-        let env: std::collections::HashMap<String, String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        let env = start_service("openbao-raft.sh")?;
         peer_pid = env.get("OPENBAO_PID").cloned();
         targets.push(Target {
             name: "openbao",

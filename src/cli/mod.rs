@@ -11,6 +11,7 @@ pub mod compliance_bench;
 pub mod config_bench;
 pub mod db;
 pub mod health;
+pub mod identity_bench;
 pub mod policy;
 pub mod scan;
 pub mod scan_config;

@@ -34,6 +34,10 @@ const EXAMPLE_BUNDLE: &[(&str, &str)] = &[
         include_str!("../../examples/policies/sharing.cedar"),
     ),
     (
+        "ext_authz.cedar",
+        include_str!("../../examples/policies/ext_authz.cedar"),
+    ),
+    (
         "links.json",
         include_str!("../../examples/policies/links.json"),
     ),
@@ -306,6 +310,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             }
         })
     });
+    let _ext_authz = ext_authz(&config, &pdp).await?;
     // Over TLS, the trust bundle goes next to the data (before the banner,
     // so whoever reads the banner finds it) and the curl line uses it.
     let cacert = match &ca {
@@ -389,6 +394,30 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// Starts the Envoy / Istio ext_authz servers when `[ext_authz]` enables
+/// them (stopped when the returned value is dropped).
+async fn ext_authz(
+    config: &Config,
+    pdp: &Arc<DecisionPoint>,
+) -> anyhow::Result<Option<palisade_extauthz::ExtAuthzServer>> {
+    if !config.ext_authz.enabled {
+        return Ok(None);
+    }
+    let tokens = Arc::new(palisade_identity::TokenVerifier::new(&config.identity)?);
+    let authz = palisade_extauthz::ExtAuthz::new(
+        config.ext_authz.clone(),
+        pdp.clone(),
+        tokens,
+        config.identity.workload.clone(),
+    )?;
+    let server = palisade_extauthz::ExtAuthzServer::start(Arc::new(authz)).await?;
+    println!("ext_authz gRPC listening on {}", server.grpc_addr());
+    if let Some(addr) = server.http_addr() {
+        println!("ext_authz HTTP listening on http://{addr}");
+    }
+    Ok(Some(server))
 }
 
 async fn shutdown_signal() {

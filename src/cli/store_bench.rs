@@ -98,19 +98,7 @@ impl Postgres {
                 next: 0,
             });
         }
-        let script = repo_script("postgres.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .env("PALISADE_TEST_PARENT_PID", std::process::id().to_string())
-            .stderr(Stdio::inherit())
-            .output()
-            .with_context(|| format!("cannot run {}", script.display()))?;
-        anyhow::ensure!(out.status.success(), "{} failed", script.display());
-        let env: HashMap<String, String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        let env = crate::cli::ca_bench::start_service("postgres.sh")?;
         Ok(Postgres {
             admin_url: env
                 .get("PALISADE_PG_ADMIN_URL")
