@@ -16,79 +16,8 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
+use palisade_testkit::OidcProvider;
 use serde_json::{json, Value};
-
-struct Provider {
-    issuer: String,
-    secret: String,
-}
-
-impl Provider {
-    fn start() -> Self {
-        let env = palisade_testkit::start_service("oidc");
-        Self {
-            issuer: env["OIDC_ISSUER"].clone(),
-            secret: env["OIDC_CLIENT_SECRET"].clone(),
-        }
-    }
-
-    fn token(&self, client_id: &str) -> String {
-        let r: Value = client()
-            .post(format!("{}/token", self.issuer))
-            .basic_auth(client_id, Some(&self.secret))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("grant_type=client_credentials")
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        r["access_token"].as_str().unwrap().to_owned()
-    }
-
-    /// A token the provider signs with its real key but with chosen claims.
-    fn signed(&self, claims: Value) -> String {
-        let r: Value = client()
-            .post(format!("{}/test/sign", self.issuer))
-            .json(&json!({ "alg": "RS256", "header": {"typ": "at+jwt"}, "claims": claims }))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        r["token"].as_str().unwrap().to_owned()
-    }
-}
-
-/// `palisade --data-dir DIR ARGS...`; asserts success, returns stdout.
-fn cli(data_dir: &Path, args: &[&str]) -> String {
-    let out = palisade()
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "palisade {args:?}: {}",
-        describe(&out)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// curl's exit code, HTTP status and body.
-fn curl(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--max-time", "20"])
-        .args(args)
-        .output()
-        .expect("curl is installed");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
-    (
-        out.status.code().unwrap_or(-1),
-        status.to_owned(),
-        format!("{body}{}", String::from_utf8_lossy(&out.stderr)),
-    )
-}
 
 /// Waits for a decision log record of `principal` doing `action`.
 fn logged(data_dir: &Path, principal: &str, action: &str) -> Value {
@@ -102,7 +31,7 @@ fn logged(data_dir: &Path, principal: &str, action: &str) -> Value {
 /// A TLS server on a fresh CA (trust domain example.org), an OIDC issuer
 /// whose `admins` group is the admin group, decisions mTLS-only, the
 /// token exchange on; no break-glass token.
-fn tls_server(p: &Provider) -> Server {
+fn tls_server(p: &OidcProvider) -> Server {
     let iss = &p.issuer;
     Server::builder()
         .without_break_glass()
@@ -178,7 +107,7 @@ fn bundle(s: &Server) -> String {
 
 #[test]
 fn admin_routes_take_oidc_or_mtls_callers_and_ask_cedar() {
-    let p = Provider::start();
+    let p = OidcProvider::own();
     let s = tls_server(&p);
     let bundle = bundle(&s);
     let policy = https(&s, "/admin/v1/policy");
@@ -198,14 +127,14 @@ fn admin_routes_take_oidc_or_mtls_callers_and_ask_cedar() {
     assert!(!s.data_dir.join("admin.token").exists());
 
     // A member of the admin group (svc-alice is in `admins`): allowed.
-    let alice = format!("authorization: Bearer {}", p.token("svc-alice"));
+    let alice = format!("authorization: Bearer {}", p.token("svc-alice", None));
     let (_, status, body) = get(&["-H", &alice]);
     assert_eq!(status, "200", "{body}");
     let reload = https(&s, "/admin/v1/reload");
     let (_, status, body) = curl(&["--cacert", &bundle, "-X", "POST", "-H", &alice, &reload]);
     assert_eq!(status, "200", "{body}");
     // A non-member (svc-bob, `readers` only): 403, for reads and updates.
-    let bob = format!("authorization: Bearer {}", p.token("svc-bob"));
+    let bob = format!("authorization: Bearer {}", p.token("svc-bob", None));
     let (_, status, body) = get(&["-H", &bob]);
     assert_eq!(status, "403", "{body}");
     let (_, status, body) = curl(&["--cacert", &bundle, "-X", "POST", "-H", &bob, &reload]);
@@ -287,7 +216,7 @@ fn admin_routes_take_oidc_or_mtls_callers_and_ask_cedar() {
 
 #[test]
 fn a_token_buys_a_first_svid_that_then_decides_over_mtls() {
-    let p = Provider::start();
+    let p = OidcProvider::own();
     let s = tls_server(&p);
     let bundle = bundle(&s);
     let dir = s.root.path();
@@ -324,7 +253,7 @@ fn a_token_buys_a_first_svid_that_then_decides_over_mtls() {
     };
 
     // Token + CSR → a certificate for the ID the token's claims name.
-    let (_, status, body) = post(json!({ "token": p.token("svc-alice"), "csr": csr }));
+    let (_, status, body) = post(json!({ "token": p.token("svc-alice", None), "csr": csr }));
     assert_eq!(status, "200", "{body}");
     let issued: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(issued["spiffe_id"], "spiffe://example.org/oidc/svc-alice");
@@ -411,10 +340,14 @@ fn a_token_buys_a_first_svid_that_then_decides_over_mtls() {
         .unwrap()
         .as_secs();
     for evil in ["../admin", "a/b", "..", "x y", "%2e%2e"] {
-        let token = p.signed(json!({
-            "iss": iss, "sub": evil, "aud": "urn:palisade", "client_id": "svc-alice",
-            "iat": now, "exp": now + 300, "jti": format!("t-{evil}"),
-        }));
+        let token = p.sign(
+            "RS256",
+            json!({"typ": "at+jwt"}),
+            json!({
+                "iss": iss, "sub": evil, "aud": "urn:palisade", "client_id": "svc-alice",
+                "iat": now, "exp": now + 300, "jti": format!("t-{evil}"),
+            }),
+        );
         let (_, status, body) = post(json!({ "token": token, "csr": csr }));
         assert_eq!(status, "403", "{evil:?}: {body}");
         assert!(body.contains("sub"), "{body}");

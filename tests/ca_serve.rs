@@ -13,27 +13,6 @@ use serde_json::{json, Value};
 
 const TRUST_DOMAIN: &str = "example.org";
 
-/// `palisade --data-dir DIR ARGS...`; asserts success, returns stdout.
-fn cli(data_dir: &Path, args: &[&str]) -> String {
-    cli_with(data_dir, None, args)
-}
-
-/// [`cli`] with a configuration file.
-fn cli_with(data_dir: &Path, config: Option<&Path>, args: &[&str]) -> String {
-    let mut cmd = palisade();
-    cmd.arg("--data-dir").arg(data_dir);
-    if let Some(c) = config {
-        cmd.arg("--config").arg(c);
-    }
-    let out = cmd.args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "palisade {args:?}: {}",
-        describe(&out)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// A server with the CA routes, on a freshly initialized CA.
 pub fn ca_server(config: &str) -> Server {
     Server::builder()
@@ -297,22 +276,6 @@ impl TlsServer {
         cli_with(&self.data_dir, Some(&self.config), &args);
         (cert.display().to_string(), key.display().to_string())
     }
-}
-
-/// curl's exit code, HTTP status and body.
-fn curl(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--max-time", "20"])
-        .args(args)
-        .output()
-        .expect("curl is installed");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
-    (
-        out.status.code().unwrap_or(-1),
-        status.to_owned(),
-        format!("{body}{}", String::from_utf8_lossy(&out.stderr)),
-    )
 }
 
 fn openssl_s_client(port: u16, args: &[&str]) -> std::process::Output {

@@ -6,75 +6,42 @@
 mod common;
 
 use common::{client, poll_until, Server};
+use palisade_testkit::OidcProvider;
 use serde_json::{json, Value};
 
-struct Provider {
-    issuer: String,
-    secret: String,
-}
-
-impl Provider {
-    fn start() -> Self {
-        let env = palisade_testkit::start_service("oidc");
-        Self {
-            issuer: env["OIDC_ISSUER"].clone(),
-            secret: env["OIDC_CLIENT_SECRET"].clone(),
-        }
-    }
-
-    fn token(&self, client_id: &str) -> String {
-        let r: Value = client()
-            .post(format!("{}/token", self.issuer))
-            .basic_auth(client_id, Some(&self.secret))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("grant_type=client_credentials")
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        r["access_token"].as_str().unwrap().to_owned()
-    }
-
-    fn rotate(&self) {
-        let r = client()
-            .post(format!("{}/test/rotate?retire=1", self.issuer))
-            .send()
-            .unwrap();
-        assert!(r.status().is_success());
-    }
-
-    fn server(&self) -> Server {
-        let iss = self.issuer.clone();
-        Server::builder()
-            .config(&format!(
-                r#"
+/// A TLS server trusting the provider: `admins` may write, `readers` read
+/// (their own `client_id` only).
+fn server(p: &OidcProvider) -> Server {
+    let iss = p.issuer.clone();
+    Server::builder()
+        .config(&format!(
+            r#"
 [[identity.issuers]]
 issuer = "{iss}"
 audiences = ["urn:palisade"]
 jwks_min_refresh_seconds = 1
 principal = {{ attributes = ["client_id"], context = ["client_id"] }}
 "#
-            ))
-            .policies(move |dir| {
-                for e in std::fs::read_dir(dir).unwrap() {
-                    std::fs::remove_file(e.unwrap().path()).unwrap();
-                }
-                std::fs::write(
-                    dir.join("tokens.cedar"),
-                    format!(
-                        r#"
+        ))
+        .policies(move |dir| {
+            for e in std::fs::read_dir(dir).unwrap() {
+                std::fs::remove_file(e.unwrap().path()).unwrap();
+            }
+            std::fs::write(
+                dir.join("tokens.cedar"),
+                format!(
+                    r#"
 @id("admins-write")
 permit (principal in UserGroup::"{iss}|admins", action == Action::"write", resource);
 @id("readers-read")
 permit (principal in UserGroup::"{iss}|readers", action == Action::"read", resource)
 when {{ context.token.client_id == principal.client_id }};
 "#
-                    ),
-                )
-                .unwrap();
-            })
-            .start()
-    }
+                ),
+            )
+            .unwrap();
+        })
+        .start()
 }
 
 fn authzen(server: &Server, token: &str, action: &str) -> common::Resp {
@@ -87,10 +54,10 @@ fn authzen(server: &Server, token: &str, action: &str) -> common::Resp {
 
 #[test]
 fn token_subjects_are_verified_mapped_and_decided() {
-    let p = Provider::start();
-    let server = p.server();
-    let alice = p.token("svc-alice");
-    let bob = p.token("svc-bob");
+    let p = OidcProvider::own();
+    let server = server(&p);
+    let alice = p.token("svc-alice", None);
+    let bob = p.token("svc-bob", None);
 
     // Groups from the token decide; claims reach context.token.
     assert_eq!(
@@ -174,15 +141,15 @@ fn token_subjects_are_verified_mapped_and_decided() {
 
 #[test]
 fn a_key_rotation_at_the_provider_is_picked_up_while_serving() {
-    let p = Provider::start();
-    let server = p.server();
-    let before = p.token("svc-alice");
+    let p = OidcProvider::own();
+    let server = server(&p);
+    let before = p.token("svc-alice", None);
     assert_eq!(
         authzen(&server, &before, "write").expect(200).json()["decision"],
         true
     );
-    p.rotate();
-    let after = p.token("svc-alice");
+    p.rotate(true);
+    let after = p.token("svc-alice", None);
     assert_ne!(
         before.split('.').next(),
         after.split('.').next(),

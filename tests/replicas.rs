@@ -59,20 +59,7 @@ impl Deployment {
 
     /// `palisade --data-dir DIR --config CONFIG ARGS...`; asserts success.
     fn cli(&self, data_dir: &Path, args: &[&str]) -> String {
-        let out = palisade()
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--config")
-            .arg(self.config_file())
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "palisade {args:?}: {}",
-            describe(&out)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        cli_with(data_dir, Some(&self.config_file()), args)
     }
 
     /// A replica on its own data directory holding the shared keys.

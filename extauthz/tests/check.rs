@@ -20,56 +20,11 @@ use palisade_policy::{
     AuthzenMapping, DecisionLimits, DecisionPoint, OnEvaluationError, PolicyMetrics, PolicyStore,
 };
 use palisade_store::Store;
+use palisade_testkit::OidcProvider;
 use serde_json::{json, Value};
 use tonic::transport::Channel;
 
 const FRONTEND: &str = "spiffe://cluster.local/ns/shop/sa/frontend";
-
-struct Provider {
-    issuer: String,
-    secret: String,
-}
-
-impl Provider {
-    fn start() -> Self {
-        let env = palisade_testkit::service("oidc");
-        Self {
-            issuer: env["OIDC_ISSUER"].clone(),
-            secret: env["OIDC_CLIENT_SECRET"].clone(),
-        }
-    }
-
-    async fn token(&self, client_id: &str, resource: &str) -> String {
-        let r: Value = reqwest::Client::new()
-            .post(format!("{}/token", self.issuer))
-            .basic_auth(client_id, Some(&self.secret))
-            .form(&[("grant_type", "client_credentials"), ("resource", resource)])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["access_token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no token: {r}"))
-            .to_owned()
-    }
-
-    /// A token the provider signs with its real key but would never issue.
-    async fn signed(&self, claims: Value) -> String {
-        let r: Value = reqwest::Client::new()
-            .post(format!("{}/test/sign", self.issuer))
-            .json(&json!({ "alg": "RS256", "header": {"typ": "at+jwt"}, "claims": claims }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["token"].as_str().unwrap().to_owned()
-    }
-}
 
 struct Harness {
     pdp: Arc<DecisionPoint>,
@@ -292,7 +247,7 @@ fn denied(a: &Answer, http: u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_maps_spiffe_sources_and_bearer_tokens_and_fails_closed() {
-    let p = Provider::start();
+    let p = OidcProvider::shared();
     let mut h = harness(&p.issuer).await;
     let mut decisions = 0;
 
@@ -345,9 +300,9 @@ async fn check_maps_spiffe_sources_and_bearer_tokens_and_fails_closed() {
     decisions += 4;
 
     // Bearer tokens (RS256 and ES256) from the real provider: groups decide.
-    let alice = p.token("svc-alice", "urn:palisade").await;
-    let alice_es = p.token("svc-alice", "urn:palisade:es256").await;
-    let bob = p.token("svc-bob", "urn:palisade").await;
+    let alice = p.token("svc-alice", Some("urn:palisade"));
+    let alice_es = p.token("svc-alice", Some("urn:palisade:es256"));
+    let bob = p.token("svc-bob", Some("urn:palisade"));
     for t in [&alice, &alice_es] {
         let auth = format!("Bearer {t}");
         let a = h
@@ -396,13 +351,13 @@ async fn check_maps_spiffe_sources_and_bearer_tokens_and_fails_closed() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let expired = p
-        .signed(
-            json!({"iss": p.issuer, "aud": "urn:palisade", "sub": "svc-alice",
+    let expired = p.sign(
+        "RS256",
+        json!({"typ": "at+jwt"}),
+        json!({"iss": p.issuer, "aud": "urn:palisade", "sub": "svc-alice",
                        "client_id": "svc-alice", "groups": ["admins"],
                        "iat": now - 7200, "exp": now - 3600, "jti": "x"}),
-        )
-        .await;
+    );
     // One character in the middle of the signature changed.
     let cut = alice.rfind('.').unwrap() + (alice.len() - alice.rfind('.').unwrap()) / 2;
     let swapped = if &alice[cut..=cut] == "A" { "B" } else { "A" };
@@ -510,7 +465,7 @@ async fn check_maps_spiffe_sources_and_bearer_tokens_and_fails_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_errors_deny_and_health_is_serving() {
-    let p = Provider::start();
+    let p = OidcProvider::shared();
     let mut h = harness(&p.issuer).await;
 
     // A mapping the schema refuses (a resource type it does not declare,
@@ -579,7 +534,7 @@ async fn policy_errors_deny_and_health_is_serving() {
     // The HTTP variant, as Envoy's http_service sends it.
     let http = format!("http://{}", h.server.http_addr().unwrap());
     let c = reqwest::Client::builder().no_proxy().build().unwrap();
-    let bob = p.token("svc-bob", "urn:palisade").await;
+    let bob = p.token("svc-bob", Some("urn:palisade"));
     let r = c
         .get(format!("{http}/v1/orders/7?x=1"))
         .header("host", "orders.shop.svc")

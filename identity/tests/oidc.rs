@@ -2,7 +2,6 @@
 //! started by `scripts/services/oidc.sh`): every rejection, the mapping to
 //! principals, and a signing-key rotation while the verifier runs.
 
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -15,105 +14,25 @@ use serde_json::{json, Value};
 
 const AUD: &str = "urn:palisade";
 
-struct Provider {
-    issuer: String,
-    secret: String,
-    http: reqwest::Client,
+/// The issuer configuration of the test provider.
+fn issuer_config(p: &OidcProvider) -> IssuerConfig {
+    IssuerConfig {
+        issuer: p.issuer.clone(),
+        audiences: vec![AUD.into(), "palisade-web".into()],
+        principal: PrincipalMapping {
+            attributes: vec!["client_id".into()],
+            context: vec!["scope".into()],
+            ..Default::default()
+        },
+        ..Default::default()
+    }
 }
 
-impl Provider {
-    fn from_env(env: HashMap<String, String>) -> Self {
-        Self {
-            issuer: env["OIDC_ISSUER"].clone(),
-            secret: env["OIDC_CLIENT_SECRET"].clone(),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    /// The provider shared by this test process.
-    fn shared() -> Self {
-        Self::from_env(palisade_testkit::service("oidc"))
-    }
-
-    /// A provider of its own (for tests that rotate its keys).
-    fn own() -> Self {
-        Self::from_env(palisade_testkit::start_service("oidc"))
-    }
-
-    async fn token(&self, client: &str, resource: Option<&str>) -> String {
-        let mut body = "grant_type=client_credentials".to_owned();
-        if let Some(r) = resource {
-            body.push_str(&format!("&resource={r}"));
-        }
-        let r: Value = self
-            .http
-            .post(format!("{}/token", self.issuer))
-            .basic_auth(client, Some(&self.secret))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["access_token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no token: {r}"))
-            .to_owned()
-    }
-
-    /// A token with arbitrary claims signed by the provider's current key.
-    async fn sign(&self, alg: &str, header: Value, claims: Value) -> String {
-        let r: Value = self
-            .http
-            .post(format!("{}/test/sign", self.issuer))
-            .json(&json!({ "alg": alg, "header": header, "claims": claims }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["token"].as_str().unwrap().to_owned()
-    }
-
-    async fn rotate(&self, retire: bool) -> Vec<String> {
-        let r: Value = self
-            .http
-            .post(format!(
-                "{}/test/rotate{}",
-                self.issuer,
-                if retire { "?retire=1" } else { "" }
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        serde_json::from_value(r["kids"].clone()).unwrap()
-    }
-
-    fn config(&self) -> IssuerConfig {
-        IssuerConfig {
-            issuer: self.issuer.clone(),
-            audiences: vec![AUD.into(), "palisade-web".into()],
-            principal: PrincipalMapping {
-                attributes: vec!["client_id".into()],
-                context: vec!["scope".into()],
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-    }
-
-    /// Valid access-token claims, to be altered by a test.
-    fn claims(&self) -> Value {
-        let now = now();
-        json!({ "iss": self.issuer, "sub": "svc-alice", "aud": AUD, "iat": now, "exp": now + 300,
-                "groups": ["admins"] })
-    }
+/// Valid access-token claims of the test provider, to be altered by a test.
+fn valid_claims(p: &OidcProvider) -> Value {
+    let now = now();
+    json!({ "iss": p.issuer, "sub": "svc-alice", "aud": AUD, "iat": now, "exp": now + 300,
+            "groups": ["admins"] })
 }
 
 fn now() -> i64 {
@@ -141,10 +60,10 @@ fn parts(token: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn access_tokens_verify_and_map_to_principals() {
-    let p = Provider::shared();
-    let v = verifier(vec![p.config()]);
+    let p = OidcProvider::shared();
+    let v = verifier(vec![issuer_config(&p)]);
     for resource in [None, Some("urn:palisade:es256")] {
-        let token = p.token("svc-alice", resource).await;
+        let token = p.token("svc-alice", resource);
         let verified = v.verify(&token).await.unwrap();
         assert_eq!(verified.kind, TokenKind::Access);
         assert_eq!(verified.claims["groups"], json!(["admins", "readers"]));
@@ -163,9 +82,9 @@ async fn access_tokens_verify_and_map_to_principals() {
         assert_eq!(principal.authority, *iss);
     }
     // ID tokens (typ JWT, aud = the client id) from the same issuer.
-    let mut claims = p.claims();
+    let mut claims = valid_claims(&p);
     claims["aud"] = json!("palisade-web");
-    let id_token = p.sign("RS256", json!({"typ": "JWT"}), claims).await;
+    let id_token = p.sign("RS256", json!({"typ": "JWT"}), claims);
     assert_eq!(v.verify(&id_token).await.unwrap().kind, TokenKind::Id);
     // One fetch (discovery with its key set) served all of them.
     assert_eq!(v.key_fetches(&p.issuer), 1);
@@ -173,9 +92,9 @@ async fn access_tokens_verify_and_map_to_principals() {
 
 #[tokio::test]
 async fn every_kind_of_bad_token_is_refused_with_its_reason() {
-    let p = Provider::shared();
-    let v = verifier(vec![p.config()]);
-    let good = p.token("svc-bob", None).await;
+    let p = OidcProvider::shared();
+    let v = verifier(vec![issuer_config(&p)]);
+    let good = p.token("svc-bob", None);
     v.verify(&good).await.unwrap();
     let [h, c, s]: [String; 3] = parts(&good).try_into().unwrap();
 
@@ -227,41 +146,41 @@ async fn every_kind_of_bad_token_is_refused_with_its_reason() {
     ));
 
     // Audience of another resource server.
-    let other = p.token("svc-bob", Some("urn:other")).await;
+    let other = p.token("svc-bob", Some("urn:other"));
     assert!(matches!(
         v.verify(&other).await,
         Err(Rejection::WrongAudience(_))
     ));
 
     // Not yet valid, issued in the future (beyond the 30 s leeway); within the leeway is fine.
-    let mut claims = p.claims();
+    let mut claims = valid_claims(&p);
     claims["nbf"] = json!(now() + 600);
-    let t = p.sign("RS256", json!({"typ": "at+jwt"}), claims).await;
+    let t = p.sign("RS256", json!({"typ": "at+jwt"}), claims);
     assert!(matches!(v.verify(&t).await, Err(Rejection::NotYetValid(_))));
-    let mut claims = p.claims();
+    let mut claims = valid_claims(&p);
     claims["iat"] = json!(now() + 600);
     claims["exp"] = json!(now() + 900);
-    let t = p.sign("RS256", json!({"typ": "at+jwt"}), claims).await;
+    let t = p.sign("RS256", json!({"typ": "at+jwt"}), claims);
     assert!(matches!(
         v.verify(&t).await,
         Err(Rejection::IssuedInFuture(_))
     ));
-    let mut claims = p.claims();
+    let mut claims = valid_claims(&p);
     claims["nbf"] = json!(now() + 5);
-    let t = p.sign("RS256", json!({"typ": "at+jwt"}), claims).await;
+    let t = p.sign("RS256", json!({"typ": "at+jwt"}), claims);
     v.verify(&t).await.unwrap();
 
     // Expired long ago, and just now with no leeway (the provider's 1 s tokens).
-    let mut claims = p.claims();
+    let mut claims = valid_claims(&p);
     claims["iat"] = json!(now() - 7200);
     claims["exp"] = json!(now() - 3600);
-    let t = p.sign("RS256", json!({"typ": "at+jwt"}), claims).await;
+    let t = p.sign("RS256", json!({"typ": "at+jwt"}), claims);
     assert!(matches!(v.verify(&t).await, Err(Rejection::Expired(_))));
     let strict = verifier(vec![IssuerConfig {
         leeway_seconds: 0,
-        ..p.config()
+        ..issuer_config(&p)
     }]);
-    let short = p.token("svc-short", None).await;
+    let short = p.token("svc-short", None);
     strict.verify(&short).await.unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert!(matches!(
@@ -270,28 +189,24 @@ async fn every_kind_of_bad_token_is_refused_with_its_reason() {
     ));
 
     // An issuer nobody configured (a second, real provider) and a made-up one.
-    let stranger = Provider::own();
-    let t = stranger.token("svc-alice", None).await;
+    let stranger = OidcProvider::own();
+    let t = stranger.token("svc-alice", None);
     assert_eq!(
         v.verify(&t).await.unwrap_err(),
         Rejection::UnknownIssuer(stranger.issuer.clone())
     );
     // The stranger's key, claiming to be our issuer.
     let both = verifier(vec![
-        p.config(),
+        issuer_config(&p),
         IssuerConfig {
             issuer: stranger.issuer.clone(),
-            ..p.config()
+            ..issuer_config(&p)
         },
     ]);
-    both.verify(&stranger.token("svc-bob", None).await)
-        .await
-        .unwrap();
-    let mut claims = p.claims();
+    both.verify(&stranger.token("svc-bob", None)).await.unwrap();
+    let mut claims = valid_claims(&p);
     claims["iss"] = json!(p.issuer);
-    let t = stranger
-        .sign("RS256", json!({"typ": "at+jwt"}), claims)
-        .await;
+    let t = stranger.sign("RS256", json!({"typ": "at+jwt"}), claims);
     assert!(
         matches!(both.verify(&t).await, Err(Rejection::WrongIssuer(_))),
         "{:?}",
@@ -301,9 +216,9 @@ async fn every_kind_of_bad_token_is_refused_with_its_reason() {
     // ES256 where the issuer allows RS256 only.
     let rs_only = verifier(vec![IssuerConfig {
         algorithms: vec!["RS256".into()],
-        ..p.config()
+        ..issuer_config(&p)
     }]);
-    let es = p.token("svc-bob", Some("urn:palisade:es256")).await;
+    let es = p.token("svc-bob", Some("urn:palisade:es256"));
     assert!(matches!(
         rs_only.verify(&es).await,
         Err(Rejection::DisallowedAlgorithm { .. })
@@ -312,7 +227,7 @@ async fn every_kind_of_bad_token_is_refused_with_its_reason() {
     // Access tokens where only ID tokens are accepted.
     let id_only = verifier(vec![IssuerConfig {
         token_types: vec![TokenKind::Id],
-        ..p.config()
+        ..issuer_config(&p)
     }]);
     assert!(matches!(
         id_only.verify(&good).await,
@@ -320,9 +235,9 @@ async fn every_kind_of_bad_token_is_refused_with_its_reason() {
     ));
 
     // Oversized: refused before parsing, even when properly signed.
-    let mut claims = p.claims();
+    let mut claims = valid_claims(&p);
     claims["padding"] = json!("x".repeat(10_000));
-    let big = p.sign("RS256", json!({"typ": "at+jwt"}), claims).await;
+    let big = p.sign("RS256", json!({"typ": "at+jwt"}), claims);
     assert!(matches!(
         v.verify(&big).await,
         Err(Rejection::Oversized { max: 8192, .. })
@@ -334,9 +249,9 @@ async fn every_kind_of_bad_token_is_refused_with_its_reason() {
     ));
 
     // The principal id claim must be there.
-    let mut claims = p.claims();
+    let mut claims = valid_claims(&p);
     claims.as_object_mut().unwrap().remove("sub");
-    let t = p.sign("RS256", json!({"typ": "at+jwt"}), claims).await;
+    let t = p.sign("RS256", json!({"typ": "at+jwt"}), claims);
     assert!(
         matches!(v.verify(&t).await, Err(Rejection::Malformed(_))),
         "{:?}",
@@ -346,19 +261,19 @@ async fn every_kind_of_bad_token_is_refused_with_its_reason() {
 
 #[tokio::test]
 async fn signing_keys_rotate_while_the_verifier_runs() {
-    let p = Provider::own();
+    let p = OidcProvider::own();
     let v = verifier(vec![IssuerConfig {
         jwks_min_refresh_seconds: 1,
-        ..p.config()
+        ..issuer_config(&p)
     }]);
-    let before = p.token("svc-alice", None).await;
+    let before = p.token("svc-alice", None);
     v.verify(&before).await.unwrap();
     assert_eq!(v.key_fetches(&p.issuer), 1);
 
     // The provider rolls to a new key and keeps publishing the old one.
-    let kids = p.rotate(false).await;
+    let kids = p.rotate(false);
     assert_eq!(kids.len(), 4);
-    let after = p.token("svc-alice", None).await;
+    let after = p.token("svc-alice", None);
     assert_ne!(parts(&after)[0], parts(&before)[0], "new kid in the header");
     tokio::time::sleep(Duration::from_millis(1100)).await;
     v.verify(&after).await.unwrap();
@@ -371,8 +286,8 @@ async fn signing_keys_rotate_while_the_verifier_runs() {
 
     // The old keys are retired: once the verifier has fetched the new set,
     // tokens signed with them are refused.
-    p.rotate(true).await;
-    let latest = p.token("svc-alice", None).await;
+    p.rotate(true);
+    let latest = p.token("svc-alice", None);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     v.verify(&latest).await.unwrap();
     assert_eq!(v.key_fetches(&p.issuer), 3);
@@ -384,20 +299,17 @@ async fn signing_keys_rotate_while_the_verifier_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_unknown_key_ids_fetches_the_key_set_at_most_once() {
-    let p = Provider::shared();
-    let v = verifier(vec![p.config()]);
-    v.verify(&p.token("svc-bob", None).await).await.unwrap();
+    let p = OidcProvider::shared();
+    let v = verifier(vec![issuer_config(&p)]);
+    v.verify(&p.token("svc-bob", None)).await.unwrap();
     let fetched = v.key_fetches(&p.issuer);
     let mut tokens = Vec::new();
     for i in 0..40 {
-        tokens.push(
-            p.sign(
-                "RS256",
-                json!({"typ": "at+jwt", "kid": format!("bogus-{i}")}),
-                p.claims(),
-            )
-            .await,
-        );
+        tokens.push(p.sign(
+            "RS256",
+            json!({"typ": "at+jwt", "kid": format!("bogus-{i}")}),
+            valid_claims(&p),
+        ));
     }
     // All at once: one fetch at a time, and no more than one per interval.
     let v = std::sync::Arc::new(v);
@@ -423,10 +335,10 @@ async fn an_unreachable_issuer_fails_closed() {
         audiences: vec![AUD.into()],
         ..Default::default()
     }]);
-    let p = Provider::shared();
-    let mut claims = p.claims();
+    let p = OidcProvider::shared();
+    let mut claims = valid_claims(&p);
     claims["iss"] = json!(issuer);
-    let t = p.sign("RS256", json!({"typ": "at+jwt"}), claims).await;
+    let t = p.sign("RS256", json!({"typ": "at+jwt"}), claims);
     assert!(matches!(
         v.verify(&t).await,
         Err(Rejection::IssuerUnavailable { .. })

@@ -113,3 +113,108 @@ fn new_database(env: &HashMap<String, String>) -> String {
     let (base, _) = admin.rsplit_once('/').expect("URL has a database path");
     format!("{base}/{name}")
 }
+
+/// The OpenID provider of the tests (`scripts/services/oidc.sh`: npm
+/// `oidc-provider`, client-credentials grant, JWT access tokens with a
+/// groups claim), driven over HTTP with `curl` so that sync and async tests
+/// alike can use it.
+#[derive(Debug, Clone)]
+pub struct OidcProvider {
+    /// The issuer URL (`iss` of its tokens).
+    pub issuer: String,
+    secret: String,
+}
+
+impl OidcProvider {
+    fn from_env(env: HashMap<String, String>) -> Self {
+        Self {
+            issuer: env["OIDC_ISSUER"].clone(),
+            secret: env["OIDC_CLIENT_SECRET"].clone(),
+        }
+    }
+
+    /// The provider shared by this test process.
+    pub fn shared() -> Self {
+        Self::from_env(service("oidc"))
+    }
+
+    /// A provider of its own (for tests that rotate its keys).
+    pub fn own() -> Self {
+        Self::from_env(start_service("oidc"))
+    }
+
+    /// An access token for `client_id` (client-credentials grant), for the
+    /// resource indicator `resource` when given.
+    pub fn token(&self, client_id: &str, resource: Option<&str>) -> String {
+        let mut form = "grant_type=client_credentials".to_owned();
+        if let Some(r) = resource {
+            form.push_str("&resource=");
+            form.push_str(r);
+        }
+        let r = self.post(
+            "/token",
+            &[
+                "-u",
+                &format!("{client_id}:{}", self.secret),
+                "-H",
+                "content-type: application/x-www-form-urlencoded",
+                "--data-binary",
+                &form,
+            ],
+        );
+        r["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token for {client_id}: {r}"))
+            .to_owned()
+    }
+
+    /// A token with arbitrary header and claims, signed with the provider's
+    /// current key for `alg` (one it would never issue by itself).
+    pub fn sign(&self, alg: &str, header: serde_json::Value, claims: serde_json::Value) -> String {
+        let body = serde_json::json!({ "alg": alg, "header": header, "claims": claims });
+        let r = self.post(
+            "/test/sign",
+            &[
+                "-H",
+                "content-type: application/json",
+                "--data-binary",
+                &body.to_string(),
+            ],
+        );
+        r["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("not signed: {r}"))
+            .to_owned()
+    }
+
+    /// Rotates the signing keys (a new current key per algorithm); with
+    /// `retire`, the old keys leave the key set. Returns the key ids.
+    pub fn rotate(&self, retire: bool) -> Vec<String> {
+        let path = if retire {
+            "/test/rotate?retire=1"
+        } else {
+            "/test/rotate"
+        };
+        let r = self.post(path, &[]);
+        serde_json::from_value(r["kids"].clone())
+            .unwrap_or_else(|e| panic!("rotate answered {r}: {e}"))
+    }
+
+    fn post(&self, path: &str, args: &[&str]) -> serde_json::Value {
+        let url = format!("{}{path}", self.issuer);
+        let out = Command::new("curl")
+            .args(["-sS", "--fail-with-body", "--max-time", "30", "-X", "POST"])
+            .args(args)
+            .arg(&url)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run curl: {e}"));
+        let body = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "POST {url}: {} {body} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("POST {url}: {e}: {body}"))
+    }
+}

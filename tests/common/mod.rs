@@ -740,3 +740,42 @@ pub fn decision_records(data_dir: &Path) -> Vec<Value> {
         data_dir.join("palisade.db").display()
     ))
 }
+
+/// `palisade --data-dir DIR ARGS...`; asserts success, returns stdout.
+pub fn cli(data_dir: &Path, args: &[&str]) -> String {
+    cli_with(data_dir, None, args)
+}
+
+/// `palisade --data-dir DIR [--config CONFIG] ARGS...`; asserts success,
+/// returns stdout.
+pub fn cli_with(data_dir: &Path, config: Option<&Path>, args: &[&str]) -> String {
+    let mut cmd = palisade();
+    cmd.arg("--data-dir").arg(data_dir);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    let out = cmd.args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "palisade {args:?}: {}",
+        describe(&out)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// curl (an independent TLS peer): its exit code, the HTTP status and the
+/// body followed by curl's own messages.
+pub fn curl(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--max-time", "20"])
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (
+        out.status.code().unwrap_or(-1),
+        status.to_owned(),
+        format!("{body}{}", String::from_utf8_lossy(&out.stderr)),
+    )
+}
