@@ -72,4 +72,8 @@ log "tests"
 cargo test --workspace --locked
 
 log "example policy tests"
-cargo run --quiet --locked -- policy test examples/policies
+# The binary `cargo test --workspace` just built: `cargo run` would resolve the
+# root package's features alone and rebuild much of the tree for one command.
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+"$target_dir/debug/palisade" policy test examples/policies

@@ -36,7 +36,6 @@ fn check(method: &str, path: &str, source: &str) -> CheckRequest {
             }),
             ..Default::default()
         }),
-        ..Default::default()
     }
 }
 

@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::{client, poll_until, Server};
+use common::{poll_until, Server};
 use palisade_testkit::OidcProvider;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// A TLS server trusting the provider: `admins` may write, `readers` read
 /// (their own `client_id` only).

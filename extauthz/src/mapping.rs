@@ -173,7 +173,7 @@ pub(crate) fn map_request(
         .iter()
         .find(|r| {
             route_matches(&r.path_prefix, path)
-                && (r.methods.is_empty() || r.methods.iter().any(|m| *m == check.method))
+                && (r.methods.is_empty() || r.methods.contains(&check.method))
                 && (r.host.is_empty() || r.host.eq_ignore_ascii_case(&host))
         })
         .map(|r| r.action.as_str())

@@ -155,7 +155,6 @@ fn request(
             }),
             ..Default::default()
         }),
-        ..Default::default()
     }
 }
 
@@ -466,7 +465,7 @@ async fn check_maps_spiffe_sources_and_bearer_tokens_and_fails_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_errors_deny_and_health_is_serving() {
     let p = OidcProvider::shared();
-    let mut h = harness(&p.issuer).await;
+    let h = harness(&p.issuer).await;
 
     // A mapping the schema refuses (a resource type it does not declare,
     // context headers it does not know) is an evaluation error: denied.

@@ -6,10 +6,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use openidconnect::reqwest;
 use palisade_identity::{
     IdentityConfig, IssuerConfig, PrincipalMapping, Rejection, TokenKind, TokenVerifier,
 };
+use palisade_testkit::OidcProvider;
 use serde_json::{json, Value};
 
 const AUD: &str = "urn:palisade";
@@ -103,8 +103,7 @@ async fn every_kind_of_bad_token_is_refused_with_its_reason() {
     assert_eq!(v.verify(&none).await.unwrap_err(), Rejection::AlgNone);
 
     // HS256 keyed with the issuer's published public key (the classic confusion attack).
-    let jwks: Value = p
-        .http
+    let jwks: Value = openidconnect::reqwest::Client::new()
         .get(format!("{}/jwks", p.issuer))
         .send()
         .await

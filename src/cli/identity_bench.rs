@@ -202,7 +202,6 @@ fn check_request(source: &str, authorization: Option<&str>) -> CheckRequest {
             }),
             ..Default::default()
         }),
-        ..Default::default()
     }
 }
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use crate::cli::ca_bench::{csrs, measure, repo_script, Figures, Target};
+use crate::cli::ca_bench::{csrs, measure, Figures, Target};
 use crate::config::Config;
 
 /// Options of `palisade bench store`.

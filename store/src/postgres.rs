@@ -60,6 +60,10 @@ impl PostgresStore {
             source,
         };
         let options = PgConnectOptions::from_str(url).map_err(open_err)?;
+        // sqlx's TLS uses rustls's process-wide provider, which rustls cannot
+        // choose by itself once a build links more than one (the AWS SDK
+        // brings aws-lc-rs): name the workspace's, unless one is installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
