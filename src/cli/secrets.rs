@@ -83,6 +83,10 @@ pub enum SecretsCommand {
         /// Only names starting with this.
         #[arg(default_value = "")]
         prefix: String,
+        /// Also each secret's metadata from Palisade's store: versions
+        /// written through Palisade, latest version, last change and by whom.
+        #[arg(long)]
+        long: bool,
     },
     /// Delete every version of a secret.
     Delete { name: String },
@@ -97,6 +101,10 @@ pub fn run(config: Config, args: SecretsArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     rt.block_on(async {
         let store = palisade_secrets::open(&url, &opts).await?;
+        let backend = store.describe();
+        // Metadata of every change goes to Palisade's store, opened before
+        // the change: a change whose metadata could not be kept is not made.
+        let meta = || async { palisade_store::open(&config.store_url()).await };
         match args.command {
             SecretsCommand::Get {
                 name,
@@ -118,6 +126,7 @@ pub fn run(config: Config, args: SecretsArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             SecretsCommand::Put { name, from_file } => {
+                let meta = meta().await?;
                 let mut buf = Zeroizing::new(Vec::new());
                 match &from_file {
                     Some(p) => {
@@ -132,18 +141,70 @@ pub fn run(config: Config, args: SecretsArgs) -> anyhow::Result<ExitCode> {
                     }
                 }
                 let v = store.put(&name, SecretValue::new(buf.to_vec())).await?;
+                record(meta.as_ref(), &backend, &name, Some(&v)).await?;
                 println!("{name}\tversion {v}");
             }
-            SecretsCommand::List { prefix } => {
-                for n in store.list(&prefix).await? {
-                    println!("{n}");
+            SecretsCommand::List { prefix, long } => {
+                let names = store.list(&prefix).await?;
+                if long {
+                    let known: std::collections::BTreeMap<_, _> = meta()
+                        .await?
+                        .secret_metadata(&backend)
+                        .await?
+                        .into_iter()
+                        .map(|m| (m.name.clone(), m))
+                        .collect();
+                    println!("NAME\tVERSIONS\tLATEST\tUPDATED\tBY");
+                    for n in names {
+                        match known.get(&n) {
+                            Some(m) => println!(
+                                "{n}\t{}\t{}\t{}\t{}",
+                                m.versions,
+                                m.latest_version.as_deref().unwrap_or("-"),
+                                m.updated_at,
+                                m.updated_by
+                            ),
+                            // Written to the backend by something else.
+                            None => println!("{n}\t-\t-\t-\t(not written through palisade)"),
+                        }
+                    }
+                } else {
+                    for n in names {
+                        println!("{n}");
+                    }
                 }
             }
             SecretsCommand::Delete { name } => {
+                let meta = meta().await?;
                 store.delete(&name).await?;
+                record(meta.as_ref(), &backend, &name, None).await?;
                 println!("deleted {name}");
             }
         }
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Keeps the metadata of a change (`version`: the one written; `None`: a
+/// deletion) in Palisade's store.
+async fn record(
+    meta: &dyn palisade_store::Store,
+    backend: &str,
+    name: &str,
+    version: Option<&str>,
+) -> anyhow::Result<()> {
+    let event = palisade_store::SecretEvent {
+        backend: backend.to_owned(),
+        name: name.to_owned(),
+        version: version.map(str::to_owned),
+        operation: if version.is_some() { "put" } else { "delete" }.to_owned(),
+        at: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)?,
+        actor: std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".to_owned()),
+    };
+    meta.record_secret_event(&event).await.with_context(|| {
+        format!("{name} was changed in {backend}, but its metadata could not be recorded")
     })
 }

@@ -34,7 +34,10 @@ pub use ledger::{
     CertCompletion, CertFilter, CertLedger, CertRecord, CrlNumberRecord, IssuerRecord,
     JoinTokenRecord, SqliteLedger,
 };
-pub use model::{ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord, ReportRecord};
+pub use model::{
+    ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord, ReportRecord, SecretEvent,
+    SecretMetadata,
+};
 pub use postgres::PostgresStore;
 pub use snapshot::{check_sqlite, snapshot_sqlite, sqlite_path};
 pub use sqlite::SqliteStore;
@@ -81,6 +84,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// The last `limit` reports kept for `framework`, newest first.
     async fn reports(&self, framework: &str, limit: u32) -> Result<Vec<ReportRecord>, StoreError>;
+
+    /// Records a change made to a secret (its metadata only).
+    async fn record_secret_event(&self, event: &SecretEvent) -> Result<(), StoreError>;
+
+    /// The metadata of every secret of `backend` changed through Palisade,
+    /// by name.
+    async fn secret_metadata(&self, backend: &str) -> Result<Vec<SecretMetadata>, StoreError>;
 
     /// Whether several processes (replicas) may share this store.
     fn is_shared(&self) -> bool {

@@ -27,8 +27,10 @@ use crate::ledger::{
     CertCompletion, CertFilter, CertLedger, CertRecord, CrlNumberRecord, IssuerRecord,
     JoinTokenRecord,
 };
+use crate::model::{secret_metadata_from_row, secret_metadata_sql};
 use crate::{
-    ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord, ReportRecord, Store, StoreError,
+    ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord, ReportRecord, SecretEvent,
+    SecretMetadata, Store, StoreError,
 };
 
 /// The `LISTEN`/`NOTIFY` channel replicas announce changes on.
@@ -355,6 +357,33 @@ impl Store for PostgresStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(row.try_get("id")?)
+    }
+
+    async fn record_secret_event(&self, event: &SecretEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO secret_events (backend, name, version, operation, at, actor) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&event.backend)
+        .bind(&event.name)
+        .bind(&event.version)
+        .bind(&event.operation)
+        .bind(&event.at)
+        .bind(&event.actor)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn secret_metadata(&self, backend: &str) -> Result<Vec<SecretMetadata>, StoreError> {
+        let rows = sqlx::query(&secret_metadata_sql("$1"))
+            .bind(backend)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(secret_metadata_from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     async fn reports(&self, framework: &str, limit: u32) -> Result<Vec<ReportRecord>, StoreError> {

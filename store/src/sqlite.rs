@@ -3,8 +3,10 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+use crate::model::{secret_metadata_from_row, secret_metadata_sql};
 use crate::{
-    ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord, ReportRecord, Store, StoreError,
+    ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord, ReportRecord, SecretEvent,
+    SecretMetadata, Store, StoreError,
 };
 
 /// Rows per multi-row INSERT: well under SQLite's bound-parameter limit.
@@ -269,6 +271,33 @@ impl Store for SqliteStore {
         .await?
         .last_insert_rowid();
         Ok(id)
+    }
+
+    async fn record_secret_event(&self, event: &SecretEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO secret_events (backend, name, version, operation, at, actor) \
+             VALUES (?,?,?,?,?,?)",
+        )
+        .bind(&event.backend)
+        .bind(&event.name)
+        .bind(&event.version)
+        .bind(&event.operation)
+        .bind(&event.at)
+        .bind(&event.actor)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn secret_metadata(&self, backend: &str) -> Result<Vec<SecretMetadata>, StoreError> {
+        let rows = sqlx::query(&secret_metadata_sql("?"))
+            .bind(backend)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(secret_metadata_from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     async fn reports(&self, framework: &str, limit: u32) -> Result<Vec<ReportRecord>, StoreError> {

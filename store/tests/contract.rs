@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use palisade_store::{
     CertCompletion, CertFilter, CertLedger, CertRecord, ChainedRecord, Checkpoint, IssuerRecord,
-    JoinTokenRecord, PolicyVersionRecord, ReportRecord, Store, StoreError, StoreEvent,
+    JoinTokenRecord, PolicyVersionRecord, ReportRecord, SecretEvent, SecretMetadata, Store,
+    StoreError, StoreEvent,
 };
 
 /// A backend under test: the store and the ledger on one database.
@@ -87,6 +88,7 @@ contract!(
     issuers_tokens_crl_numbers_bundle_sequence,
     latest_crls_per_issuer_read_only,
     compliance_reports_kept_per_framework,
+    secret_metadata_per_backend_and_name,
     reopening_keeps_everything,
 );
 
@@ -628,6 +630,79 @@ async fn compliance_reports_kept_per_framework(b: Backend) {
     // Another handle (a replica, or the CLI beside the server) sees them.
     let other = palisade_store::open(&b.url).await.unwrap();
     assert_eq!(other.reports("soc2", 1).await.unwrap(), soc2[..1].to_vec());
+}
+
+async fn secret_metadata_per_backend_and_name(b: Backend) {
+    let s = b.store;
+    let local = "local:/srv/palisade/secrets.json";
+    assert!(s.secret_metadata(local).await.unwrap().is_empty());
+    let event =
+        |backend: &str, name: &str, version: Option<&str>, at: &str, actor: &str| SecretEvent {
+            backend: backend.into(),
+            name: name.into(),
+            version: version.map(Into::into),
+            operation: if version.is_some() { "put" } else { "delete" }.into(),
+            at: at.into(),
+            actor: actor.into(),
+        };
+    for e in [
+        event(
+            local,
+            "db/password",
+            Some("1"),
+            "2026-01-01T00:00:00Z",
+            "alice",
+        ),
+        event(local, "api/key", Some("1"), "2026-01-01T00:00:01Z", "alice"),
+        event(
+            local,
+            "db/password",
+            Some("2"),
+            "2026-02-01T00:00:00Z",
+            "bob",
+        ),
+        event(local, "api/key", None, "2026-02-02T00:00:00Z", "bob"),
+        // Same name in another backend: another secret.
+        event(
+            "openbao+http://127.0.0.1:8200/secret",
+            "db/password",
+            Some("7"),
+            "2026-03-01T00:00:00Z",
+            "ci",
+        ),
+    ] {
+        s.record_secret_event(&e).await.unwrap();
+    }
+    let meta = s.secret_metadata(local).await.unwrap();
+    assert_eq!(
+        meta,
+        vec![
+            SecretMetadata {
+                name: "api/key".into(),
+                latest_version: Some("1".into()),
+                versions: 1,
+                updated_at: "2026-02-02T00:00:00Z".into(),
+                updated_by: "bob".into(),
+                deleted: true,
+            },
+            SecretMetadata {
+                name: "db/password".into(),
+                latest_version: Some("2".into()),
+                versions: 2,
+                updated_at: "2026-02-01T00:00:00Z".into(),
+                updated_by: "bob".into(),
+                deleted: false,
+            },
+        ]
+    );
+    // Another handle (a replica, or the CLI beside the server) sees them.
+    let other = palisade_store::open(&b.url).await.unwrap();
+    let bao = other
+        .secret_metadata("openbao+http://127.0.0.1:8200/secret")
+        .await
+        .unwrap();
+    assert_eq!(bao.len(), 1);
+    assert_eq!(bao[0].latest_version.as_deref(), Some("7"));
 }
 
 async fn reopening_keeps_everything(b: Backend) {
