@@ -50,6 +50,8 @@ pub struct ServerConfig {
     /// Who may ask the decision endpoints: open, token or mtls.
     pub decisions: palisade_policy::DecisionAccess,
     pub worker_threads: Option<usize>,
+    /// Compliance reports generated at once over HTTP; more get 429.
+    pub report_generations: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -96,6 +98,7 @@ impl Default for ServerConfig {
             admin_token_file: None,
             decisions: palisade_policy::DecisionAccess::Open,
             worker_threads: None,
+            report_generations: 2,
         }
     }
 }
@@ -170,6 +173,10 @@ impl Config {
             config.scanner.db_repository = v;
         }
         config.scanner.validate().map_err(anyhow::Error::msg)?;
+        anyhow::ensure!(
+            config.server.report_generations >= 1,
+            "server.report_generations must be at least 1"
+        );
         Ok(config)
     }
 

@@ -79,21 +79,7 @@ when { principal.trust_domain == "example.org" && principal.segments.contains("o
 
 /// A certificate and key for `spiffe_id`, issued by the local admin CLI.
 fn workload_cert(s: &Server, name: &str, spiffe_id: &str) -> (String, String) {
-    let cert = s.root.path().join(format!("{name}.pem"));
-    let key = s.root.path().join(format!("{name}.key"));
-    cli(
-        &s.data_dir,
-        &[
-            "ca",
-            "issue",
-            "--spiffe-id",
-            spiffe_id,
-            "--out-cert",
-            cert.to_str().unwrap(),
-            "--out-key",
-            key.to_str().unwrap(),
-        ],
-    );
+    let (cert, key) = s.issue_cert(name, spiffe_id);
     (cert.display().to_string(), key.display().to_string())
 }
 

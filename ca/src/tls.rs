@@ -12,7 +12,7 @@
 //! must chain to the bundle and not be revoked, else the handshake fails.
 //! Whether a request needs one is decided per route group ([`RouteAuth`]):
 //! by default the admin routes (`/admin/...`, `/ca/v1/revoke`,
-//! `/v1/compliance/report`: certificate *and* admin bearer token) and the issuance routes (`/ca/v1/issue`,
+//! `/v1/compliance/report`, `/v1/compliance/scans`: certificate *and* admin bearer token) and the issuance routes (`/ca/v1/issue`,
 //! `/ca/v1/renew`) require one, the decision routes and everything public
 //! (bundle, CRL, health, metrics) do not. A first certificate has no
 //! certificate to show: an issuance request carrying a join token is
@@ -60,8 +60,9 @@ pub enum ClientCert {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RouteAuth {
-    /// `/admin/...`, `/ca/v1/revoke` and `/v1/compliance/report` (the admin
-    /// bearer token is needed too).
+    /// `/admin/...`, `/ca/v1/revoke`, `/v1/compliance/report` and
+    /// `/v1/compliance/scans` (the caller's identity and a Cedar allow are
+    /// needed too).
     pub admin: ClientCert,
     /// `/ca/v1/issue` (a join token stands in for a first certificate) and `/ca/v1/renew`.
     pub issuance: ClientCert,
@@ -90,7 +91,10 @@ impl RouteAuth {
     }
 
     fn for_path(&self, path: &str) -> (ClientCert, &'static str) {
-        if path.starts_with("/admin/") || path == "/ca/v1/revoke" || path == "/v1/compliance/report"
+        if path.starts_with("/admin/")
+            || path == "/ca/v1/revoke"
+            || path == "/v1/compliance/report"
+            || path == "/v1/compliance/scans"
         {
             (self.admin, "admin")
         } else if path == "/ca/v1/issue" || path == "/ca/v1/renew" || path == EXCHANGE_PATH {

@@ -17,8 +17,8 @@
 //!   ledger lifetimes, issuance volume, revocations, CRL, trust bundle),
 //!   authorization (default-deny probe of the current policy version, schema,
 //!   change history), the decision log (hash chain verified), scans recorded
-//!   by the CI gate ([`ScanRecord`], signed), secrets backend, plaintext keys
-//!   on disk, TLS settings. Each piece has a source, times and a SHA-256.
+//!   by the CI gate ([`ScanRecord`], signed, kept in the store), secrets
+//!   backend, plaintext keys on disk, TLS settings. Each piece has a source, times and a SHA-256.
 //! - **Honest statuses** ([`assess`]): pass, fail, manual, waived or not
 //!   applicable by the rules in [`RULES`]; stale evidence is not passing; a
 //!   control with no automated check and no current attestation is never pass;
@@ -79,5 +79,5 @@ pub use catalog::{
 pub use checks::{evaluate, CheckResult, CheckStatus, IMPLEMENTED};
 pub use error::ComplianceError;
 pub use evidence::{Evidence, RuntimeFacts, Sources};
-pub use scans::{load_records, LoadedRecord, OpenFinding, ScanRecord};
+pub use scans::{load_records, LoadedRecord, OpenFinding, ScanRecord, MAX_SCAN_RECORDS};
 pub use signing::{key_id, verify as verify_signature, Signer};

@@ -1,15 +1,19 @@
 //! Scan records: what `palisade gate --record` keeps of a gated scan — a
 //! signed summary (target, time, counts by severity, the open critical
-//! findings, the report's hash) — one JSON file per record under
-//! `DATA_DIR/compliance/scans/`. The compliance report reads the latest
-//! record per target and ages open criticals from the first record that
-//! showed them. A record whose signature does not verify is reported as
-//! tampered, never used as evidence.
+//! findings, the report's hash) — in the platform's store (SQLite or the
+//! shared PostgreSQL database; see [`palisade_store::Store::keep_scan_record`]).
+//! The gate signs it with the platform key when it runs beside the data
+//! directory, or posts the unsigned summary to `palisade serve`, which
+//! stamps and signs it ([`ScanRecord::from_posted`]): a CI runner never
+//! holds the key. The compliance report reads the latest record per target
+//! and ages open criticals from the first record that showed them. A record
+//! whose digest or signature does not verify is reported as tampered, never
+//! used as evidence.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use palisade_scanner::report::JsonReport;
+use palisade_store::{ScanRecordRow, Store};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -20,8 +24,9 @@ use crate::signing::{self, Signer};
 /// Domain separation of a scan record's signature.
 const SIGNING_CONTEXT: &[u8] = b"palisade-scan-record-v1\n";
 
-/// Largest scan record read back (a record lists criticals, not all findings).
-const MAX_RECORD_BYTES: u64 = 64 * 1024 * 1024;
+/// How many of the most recent records the evidence reads: open criticals
+/// are aged from the first of them that showed the finding.
+pub const MAX_SCAN_RECORDS: u32 = 10_000;
 
 /// A critical finding left open by the gate.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -133,73 +138,74 @@ impl ScanRecord {
                 .is_ok_and(|sig| signing::verify(public_key, &self.signed_message(), &sig))
     }
 
-    /// Writes the record into `dir` (created if missing) atomically and
-    /// returns the file's path.
-    pub fn save(&self, dir: &Path) -> Result<PathBuf, ComplianceError> {
-        std::fs::create_dir_all(dir).map_err(|e| ComplianceError::io(dir, e))?;
-        let text = serde_json::to_string_pretty(self).map_err(ComplianceError::json)? + "\n";
-        let digest = hex::encode(&Sha256::digest(text.as_bytes())[..8]);
-        let stamp: String = self
-            .recorded_at
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .collect();
-        let path = dir.join(format!("{stamp}-{digest}.json"));
-        palisade_secrets::write_atomic(&path, text.as_bytes())
-            .map_err(|e| ComplianceError::io(&path, std::io::Error::other(e.to_string())))?;
-        Ok(path)
-    }
-}
-
-/// A record file and the record, or why it cannot be used.
-pub type LoadedRecord = (PathBuf, Result<ScanRecord, String>);
-
-/// Every record in `dir`, with whether its signature verifies, oldest first
-/// (by `recorded_at`, then file name). A missing directory holds none.
-pub fn load_records(dir: &Path, public_key: &[u8]) -> Result<Vec<LoadedRecord>, ComplianceError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(ComplianceError::io(dir, e)),
-    };
-    let mut out = Vec::new();
-    for e in entries {
-        let path = e.map_err(|e| ComplianceError::io(dir, e))?.path();
-        if path.extension().is_none_or(|x| x != "json") {
-            continue;
+    /// A summary posted to `POST /v1/compliance/scans` (an unsigned
+    /// record, as [`ScanRecord::from_report`] makes it), stamped with the
+    /// receiver's clock; sign it next. `Err` says why the body is not one.
+    pub fn from_posted(body: &[u8], recorded_at: &str) -> Result<Self, ComplianceError> {
+        let mut rec: ScanRecord = serde_json::from_slice(body)
+            .map_err(|e| ComplianceError::Usage(format!("not a scan summary: {e}")))?;
+        if rec.target.trim().is_empty() {
+            return Err(ComplianceError::Usage(
+                "not a scan summary: `target` is empty".into(),
+            ));
         }
-        let rec = read_record(&path).and_then(|r| {
-            if r.verify(public_key) {
-                Ok(r)
-            } else {
-                Err(
-                    "signature does not verify with the platform key: the record was altered"
-                        .into(),
-                )
-            }
-        });
-        out.push((path, rec));
+        if rec.report_sha256.len() != 64 || hex::decode(&rec.report_sha256).is_err() {
+            return Err(ComplianceError::Usage(
+                "not a scan summary: `report_sha256` is not a SHA-256 in hex".into(),
+            ));
+        }
+        rec.recorded_at = recorded_at.to_owned();
+        rec.key_id.clear();
+        rec.signature.clear();
+        Ok(rec)
     }
-    out.sort_by(|a, b| {
-        let t = |x: &LoadedRecord| {
-            x.1.as_ref()
-                .map(|r| r.recorded_at.clone())
-                .unwrap_or_default()
+
+    /// Keeps the (signed) record in `store` and returns its id there.
+    pub async fn keep(&self, store: &dyn Store) -> Result<i64, ComplianceError> {
+        let record = serde_json::to_string(self).map_err(ComplianceError::json)?;
+        let row = ScanRecordRow {
+            target: self.target.clone(),
+            recorded_at: self.recorded_at.clone(),
+            digest: hex::encode(Sha256::digest(record.as_bytes())),
+            record,
         };
-        t(a).cmp(&t(b)).then_with(|| a.0.cmp(&b.0))
-    });
-    Ok(out)
+        Ok(store.keep_scan_record(&row).await?)
+    }
 }
 
-fn read_record(path: &Path) -> Result<ScanRecord, String> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut bytes = Vec::new();
-    f.take(MAX_RECORD_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_RECORD_BYTES {
-        return Err(format!("over {MAX_RECORD_BYTES} bytes"));
+/// A kept record's id and the record, or why it cannot be used.
+pub type LoadedRecord = (i64, Result<ScanRecord, String>);
+
+/// The last `limit` records kept in `store`, oldest first, each checked:
+/// its digest, its shape and its signature with `public_key`.
+pub async fn load_records(
+    store: &dyn Store,
+    public_key: &[u8],
+    limit: u32,
+) -> Result<Vec<LoadedRecord>, ComplianceError> {
+    let rows = store.scan_records(limit).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, row)| (id, check_row(&row, public_key)))
+        .collect())
+}
+
+fn check_row(row: &ScanRecordRow, public_key: &[u8]) -> Result<ScanRecord, String> {
+    const ALTERED: &str = "the record was altered";
+    if hex::encode(Sha256::digest(row.record.as_bytes())) != row.digest {
+        return Err(format!("does not match its SHA-256: {ALTERED}"));
     }
-    serde_json::from_slice(&bytes).map_err(|e| format!("not a scan record: {e}"))
+    let rec: ScanRecord =
+        serde_json::from_str(&row.record).map_err(|e| format!("not a scan record: {e}"))?;
+    if !rec.verify(public_key) {
+        return Err(format!(
+            "signature does not verify with the platform key: {ALTERED}"
+        ));
+    }
+    if rec.target != row.target || rec.recorded_at != row.recorded_at {
+        return Err(format!(
+            "its target or time differs from the signed record: {ALTERED}"
+        ));
+    }
+    Ok(rec)
 }

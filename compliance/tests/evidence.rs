@@ -5,6 +5,7 @@
 mod common;
 
 use palisade_compliance::{assess, Attestations, Catalog, CheckStatus, Report, Status};
+use sha2::Digest as _;
 use time::{Duration, OffsetDateTime};
 
 fn control<'a>(r: &'a Report, id: &str) -> &'a palisade_compliance::ControlResult {
@@ -192,18 +193,22 @@ async fn tampering_fails_the_controls_that_rely_on_it() {
     .execute(&pool)
     .await
     .unwrap();
+    // And the scan record in its row, with its digest recomputed: only the
+    // signature can tell.
+    let (id, text): (i64, String) = sqlx::query_as("SELECT id, record FROM scan_records")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let forged = text.replace("\"gate_passed\":false", "\"gate_passed\":true");
+    assert_ne!(forged, text);
+    sqlx::query("UPDATE scan_records SET record = ?, digest = ? WHERE id = ?")
+        .bind(&forged)
+        .bind(hex::encode(sha2::Sha256::digest(forged.as_bytes())))
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
-    // And a scan record on disk.
-    let rec = std::fs::read_dir(env.scans_dir())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let text = std::fs::read_to_string(&rec)
-        .unwrap()
-        .replace("\"gate_passed\": false", "\"gate_passed\": true");
-    std::fs::write(&rec, text).unwrap();
 
     let now = OffsetDateTime::now_utc();
     let ev = env.collect(now).await;
@@ -221,6 +226,15 @@ async fn tampering_fails_the_controls_that_rely_on_it() {
     let scans = check(&hipaa, "scan.recent");
     assert_eq!(scans.status, CheckStatus::Fail);
     assert!(scans.detail.contains("altered"), "{}", scans.detail);
+    // The forged record is reported, never used as the target's scan.
+    let invalid = ev
+        .iter()
+        .find(|e| e.id == format!("scans:invalid:{id}"))
+        .expect("the altered record as invalid evidence");
+    assert_eq!(invalid.content["valid"], false);
+    let reason = invalid.content["reason"].as_str().unwrap();
+    assert!(reason.contains("signature"), "{reason}");
+    assert!(!ev.iter().any(|e| e.id == "scans:app"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,7 +277,6 @@ async fn without_a_ca_or_store_data_nothing_passes_by_default() {
         ledger: None,
         ca_config: Default::default(),
         public_key: vec![0; 32],
-        scans_dir: dir.path().join("scans"),
         runtime: palisade_compliance::RuntimeFacts {
             data_dir: dir.path().into(),
             ..Default::default()

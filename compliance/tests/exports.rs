@@ -21,8 +21,9 @@ async fn reports() -> (common::Env, Vec<Report>) {
         &src,
         &env.keys,
         "=HYPERLINK(\"http://x\")<script>alert(1)</script>",
-        &env.scans_dir(),
-    );
+        env.store.as_ref(),
+    )
+    .await;
     let now = time::OffsetDateTime::now_utc();
     let ev = env.collect(now).await;
     let catalog = Catalog::builtin().unwrap();

@@ -72,16 +72,19 @@ pub enum AdminAction {
     CaRevoke,
     /// Read compliance reports and evidence.
     ComplianceRead,
+    /// Record a gated scan as compliance evidence (`POST /v1/compliance/scans`).
+    ComplianceRecord,
 }
 
 impl AdminAction {
     /// Every admin action.
-    pub const ALL: [AdminAction; 5] = [
+    pub const ALL: [AdminAction; 6] = [
         AdminAction::PolicyRead,
         AdminAction::PolicyUpdate,
         AdminAction::CaIssue,
         AdminAction::CaRevoke,
         AdminAction::ComplianceRead,
+        AdminAction::ComplianceRecord,
     ];
 
     /// The Cedar action id.
@@ -92,6 +95,7 @@ impl AdminAction {
             AdminAction::CaIssue => "admin:ca.issue",
             AdminAction::CaRevoke => "admin:ca.revoke",
             AdminAction::ComplianceRead => "admin:compliance.read",
+            AdminAction::ComplianceRecord => "admin:compliance.record",
         }
     }
 }

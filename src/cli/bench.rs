@@ -117,9 +117,9 @@ const LINKS: &str = include_str!("../../examples/policies/links.json");
 const EXAMPLE_ENTITIES: &str = include_str!("../../examples/policies/entities.json");
 
 /// Actions the example schema declares (each one an entity of the store):
-/// read, write, delete, share, the CA's `ca:issue`, `admin` with its five
+/// read, write, delete, share, the CA's `ca:issue`, `admin` with its six
 /// `admin:*` members, and ext_authz's `http:read`, `http:write`, `http:delete`.
-const SCHEMA_ACTIONS: usize = 14;
+const SCHEMA_ACTIONS: usize = 15;
 
 /// The example policy set written so that Cedar 2.x (cedar-agent) parses it:
 /// no `is` (Cedar 3) and no template (cedar-agent stores static policies

@@ -1,8 +1,9 @@
 //! `palisade report ...`: compliance reports from the shell — generate
 //! (SOC 2, HIPAA, GDPR or a framework file; JSON, CSV, Markdown, HTML, OSCAL,
 //! or a signed evidence bundle), `verify` a bundle, `diff` the last two
-//! reports — the `--record` option of the gate, and the same reports over
-//! HTTP on `palisade serve` ([`ReportRoute`]).
+//! reports — the `--record` option of the gate, and on `palisade serve`
+//! ([`ComplianceRoutes`]) the same reports over HTTP and the scan records
+//! CI runners post.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,7 +17,9 @@ use palisade_compliance::export::{self, Format};
 use palisade_compliance::{bundle, history, Attestations, Catalog, Report, RuntimeFacts, Sources};
 use palisade_policy::decision_log::AuditKeys;
 use palisade_policy::{AdminAction, AdminGuard, PeerPrincipal};
+use tokio::sync::Semaphore;
 
+use crate::cli::server_client::{error_message, ServerArgs, ServerClient};
 use crate::config::Config;
 
 #[derive(Debug, clap::Args)]
@@ -90,18 +93,19 @@ fn compliance_dir(config: &Config) -> PathBuf {
     config.data_dir.join("compliance")
 }
 
-/// Where `palisade gate --record` keeps scan records.
-pub fn scans_dir(config: &Config) -> PathBuf {
-    compliance_dir(config).join("scans")
-}
+/// The route CI runners post scan summaries to.
+const SCANS_PATH: &str = "/v1/compliance/scans";
 
-/// `palisade gate --record`: keeps a signed summary of the gated report.
+/// `palisade gate --record`: keeps a signed summary of the gated report in
+/// the configured store, or posts it to `server.server` (`palisade serve`
+/// signs and keeps it there). Says where it went.
 pub fn record_scan(
     config: &Config,
     report_json: &str,
     passed: bool,
     threshold: Option<String>,
-) -> anyhow::Result<PathBuf> {
+    server: &ServerArgs,
+) -> anyhow::Result<String> {
     let j = palisade_scanner::report::read_json_report(report_json.as_bytes())?;
     let now =
         time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
@@ -112,9 +116,26 @@ pub fn record_scan(
         threshold,
         &now,
     );
-    std::fs::create_dir_all(&config.data_dir)?;
-    rec.sign(&AuditKeys::load_or_create(&config.data_dir)?);
-    Ok(rec.save(&scans_dir(config))?)
+    let rt = runtime()?;
+    let Some(url) = &server.server else {
+        std::fs::create_dir_all(&config.data_dir)?;
+        rec.sign(&AuditKeys::load_or_create(&config.data_dir)?);
+        let id = rt.block_on(async {
+            let store = palisade_store::open(&config.store_url()).await?;
+            anyhow::Ok(rec.keep(store.as_ref()).await?)
+        })?;
+        return Ok(format!("{} in the store (#{id})", rec.target));
+    };
+    let client = ServerClient::new(url, server, &config.data_dir.join("ca-bundle.pem"))?;
+    let (status, answer) = rt.block_on(client.post_json(SCANS_PATH, serde_json::to_vec(&rec)?))?;
+    anyhow::ensure!(
+        status == 201,
+        "{url} did not keep the scan record: {status} {}",
+        error_message(&answer)
+    );
+    let kept: serde_json::Value = serde_json::from_slice(&answer)
+        .with_context(|| format!("{url} answered 201 with something else than JSON"))?;
+    Ok(format!("{} on {url} (#{})", rec.target, kept["id"]))
 }
 
 fn runtime_facts(config: &Config) -> RuntimeFacts {
@@ -198,7 +219,6 @@ impl Live<'_> {
             ledger: self.ledger,
             ca_config: self.config.ca.ca_config(),
             public_key: self.public_key,
-            scans_dir: scans_dir(self.config),
             runtime: runtime_facts(self.config),
         };
         let evidence = palisade_compliance::evidence::collect(&sources, now).await;
@@ -378,22 +398,33 @@ fn diff(config: &Config, framework: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `GET /v1/compliance/report?framework=soc2|hipaa|gdpr&format=json|csv|html|oscal|md|bundle`
-/// on `palisade serve`: a report generated from the live store at request
-/// time, kept in the history like the shell's. Admin-protected like the other
-/// admin routes: the caller's OIDC token or mTLS certificate, and Cedar's
-/// `admin:compliance.read` ([`AdminGuard`]); 404 when the admin API is off.
-pub struct ReportRoute {
+/// The compliance routes of `palisade serve`, admin-protected like the
+/// other admin routes (the caller's OIDC token or mTLS certificate, and a
+/// Cedar allow through [`AdminGuard`]; 404 when the admin API is off):
+/// - `GET /v1/compliance/report?framework=soc2|hipaa|gdpr&format=json|csv|html|oscal|md|bundle`
+///   (`admin:compliance.read`): a report generated from the live store at
+///   request time, kept in the history like the shell's. Generating is heavy:
+///   at most `server.report_generations` at once, the others get 429 with
+///   `Retry-After`.
+/// - `POST /v1/compliance/scans` (`admin:compliance.record`): a gated scan's
+///   unsigned summary from a CI runner (`palisade gate --record --server`),
+///   stamped with the server's clock, signed with the platform key and kept
+///   in the store; 201 with the record's id.
+///
+/// Internal errors are logged; the caller gets a bare 500.
+pub struct ComplianceRoutes {
     config: Config,
     catalog: Catalog,
     store: Arc<dyn palisade_store::Store>,
     ledger: Option<Arc<dyn palisade_store::CertLedger>>,
     keys: Arc<AuditKeys>,
     admin: Option<Arc<AdminGuard>>,
+    /// Permits for report generations running at once.
+    generations: Semaphore,
 }
 
-impl ReportRoute {
-    /// The route's state: the built-in catalogue, the server's store and keys.
+impl ComplianceRoutes {
+    /// The routes' state: the built-in catalogue, the server's store and keys.
     pub async fn new(
         config: &Config,
         store: Arc<dyn palisade_store::Store>,
@@ -407,13 +438,15 @@ impl ReportRoute {
             ledger: palisade_store::open_ledger(&config.store_url()).await.ok(),
             keys,
             admin,
+            generations: Semaphore::new(config.server.report_generations),
         })
     }
 
-    /// The router serving `GET /v1/compliance/report`.
+    /// The router serving `GET /v1/compliance/report` and `POST /v1/compliance/scans`.
     pub fn router(self) -> axum::Router {
         axum::Router::new()
             .route("/v1/compliance/report", axum::routing::get(report_route))
+            .route(SCANS_PATH, axum::routing::post(scans_route))
             .with_state(Arc::new(self))
     }
 
@@ -504,20 +537,46 @@ struct ReportQuery {
     format: Option<String>,
 }
 
+/// An error answer in the shape of every other route's.
+fn error_response(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({
+            "error": { "status": status.as_u16(), "message": message }
+        })),
+    )
+        .into_response()
+}
+
+/// A 500 that says nothing of the cause (logged here instead).
+fn internal_error(what: &str, cause: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %cause, "{what}");
+    error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+}
+
+/// 429 when every report generation permit is taken.
+fn too_busy() -> Response {
+    let mut r = error_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many compliance reports are being generated; retry shortly",
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+    r
+}
+
+fn admin_api_disabled() -> Response {
+    error_response(StatusCode::NOT_FOUND, "the admin API is disabled")
+}
+
 async fn report_route(
-    State(route): State<Arc<ReportRoute>>,
+    State(route): State<Arc<ComplianceRoutes>>,
     peer: Option<axum::Extension<PeerPrincipal>>,
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
     let Some(admin) = &route.admin else {
-        return (
-            StatusCode::NOT_FOUND,
-            axum::Json(serde_json::json!({
-                "error": { "status": 404, "message": "the admin API is disabled" }
-            })),
-        )
-            .into_response();
+        return admin_api_disabled();
     };
     let peer = peer.map(|axum::Extension(p)| p);
     if let Err(denied) = admin
@@ -532,19 +591,246 @@ async fn report_route(
     {
         return denied;
     }
+    // Held until the report is rendered.
+    let Ok(_permit) = route.generations.try_acquire() else {
+        return too_busy();
+    };
     match route.respond(&uri).await {
         Ok(r) => r,
-        Err((status, message)) => {
-            if status.is_server_error() {
-                tracing::error!(error = %message, "compliance report failed");
-            }
+        Err((status, message)) if status.is_server_error() => {
+            internal_error("compliance report failed", &message)
+        }
+        Err((status, message)) => error_response(status, &message),
+    }
+}
+
+async fn scans_route(
+    State(route): State<Arc<ComplianceRoutes>>,
+    peer: Option<axum::Extension<PeerPrincipal>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let Some(admin) = &route.admin else {
+        return admin_api_disabled();
+    };
+    let peer = peer.map(|axum::Extension(p)| p);
+    // Who is asking, before anything of the body is read.
+    let caller = match admin
+        .authorize(
+            AdminAction::ComplianceRecord,
+            "POST",
+            SCANS_PATH,
+            &headers,
+            peer.as_ref(),
+        )
+        .await
+    {
+        Ok(c) => c,
+        Err(denied) => return denied,
+    };
+    let limit = route.config.server.max_body_bytes;
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(e) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            return if too_large {
+                error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!("the scan summary is over {limit} bytes (server.max_body_bytes)"),
+                )
+            } else {
+                error_response(
+                    StatusCode::BAD_REQUEST,
+                    &format!("cannot read the request: {e}"),
+                )
+            };
+        }
+    };
+    let now = match time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+    {
+        Ok(t) => t,
+        Err(e) => return internal_error("cannot format the time", &e),
+    };
+    let mut rec = match palisade_compliance::ScanRecord::from_posted(&bytes, &now) {
+        Ok(r) => r,
+        Err(e) => return error_response(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    rec.sign(route.keys.as_ref());
+    match rec.keep(route.store.as_ref()).await {
+        Ok(id) => {
+            tracing::info!(
+                id,
+                target = %rec.target,
+                principal = %caller.principal,
+                credential = caller.credential,
+                "scan record kept"
+            );
             (
-                status,
+                StatusCode::CREATED,
                 axum::Json(serde_json::json!({
-                    "error": { "status": status.as_u16(), "message": message }
+                    "id": id,
+                    "target": rec.target,
+                    "recorded_at": rec.recorded_at,
+                    "key_id": rec.key_id,
                 })),
             )
                 .into_response()
         }
+        Err(e) => internal_error("cannot keep the scan record", &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The routes on a fresh data directory, the admin guard admitting the
+    /// break-glass token `glass` (no policy engine needed).
+    async fn routes(dir: &Path, generations: usize) -> Arc<ComplianceRoutes> {
+        routes_with(dir, generations, 1024 * 1024).await
+    }
+
+    async fn routes_with(
+        dir: &Path,
+        generations: usize,
+        max_body_bytes: usize,
+    ) -> Arc<ComplianceRoutes> {
+        let config = Config {
+            data_dir: dir.to_owned(),
+            server: crate::config::ServerConfig {
+                report_generations: generations,
+                max_body_bytes,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let store = palisade_store::open(&config.store_url()).await.unwrap();
+        let keys = Arc::new(AuditKeys::load_or_create(dir).unwrap());
+        let admin = Arc::new(AdminGuard::new(None, None, Some("glass")));
+        Arc::new(
+            ComplianceRoutes::new(&config, store, keys, Some(admin))
+                .await
+                .unwrap(),
+        )
+    }
+
+    fn admin_headers() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer glass"),
+        );
+        headers
+    }
+
+    async fn get_report(routes: &Arc<ComplianceRoutes>) -> (StatusCode, HeaderMap, String) {
+        let headers = admin_headers();
+        let uri = "/v1/compliance/report?framework=soc2&format=json"
+            .parse()
+            .unwrap();
+        let r = report_route(State(routes.clone()), None, headers, uri).await;
+        let (parts, body) = r.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8(body.to_vec()).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn report_generations_over_the_cap_get_429() {
+        let dir = tempfile::tempdir().unwrap();
+        let routes = routes(dir.path(), 1).await;
+        // Another request is generating a report: it holds the only permit.
+        let busy = routes.generations.try_acquire().unwrap();
+        let (status, headers, body) = get_report(&routes).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        assert_eq!(headers[header::RETRY_AFTER], "2");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["error"]["status"], 429);
+        // Once it is done, the next one is served and gives its permit back.
+        drop(busy);
+        let (status, _, body) = get_report(&routes).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(routes.generations.available_permits(), 1);
+    }
+
+    #[tokio::test]
+    async fn posted_summaries_are_bounded_signed_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let routes = routes_with(dir.path(), 2, 512).await;
+        let post = |body: Vec<u8>| {
+            let routes = routes.clone();
+            async move {
+                let r = scans_route(
+                    State(routes),
+                    None,
+                    admin_headers(),
+                    axum::body::Body::from(body),
+                )
+                .await;
+                let status = r.status();
+                let body = axum::body::to_bytes(r.into_body(), usize::MAX)
+                    .await
+                    .unwrap();
+                (
+                    status,
+                    serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+                )
+            }
+        };
+        let summary = |target: &str| palisade_compliance::ScanRecord {
+            target: target.into(),
+            artifact_type: "container_image".into(),
+            recorded_at: "1999-01-01T00:00:00Z".into(),
+            gate_passed: true,
+            threshold: None,
+            counts: Default::default(),
+            suppressed: 0,
+            criticals: vec![],
+            report_sha256: "ab".repeat(32),
+            key_id: String::new(),
+            signature: String::new(),
+        };
+        // Over server.max_body_bytes: 413, nothing kept.
+        let big = serde_json::to_vec(&summary(&"x".repeat(600))).unwrap();
+        let (status, v) = post(big).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+        assert!(routes.store.scan_records(10).await.unwrap().is_empty());
+        // A summary: stamped with the server's clock, signed, kept.
+        let (status, v) = post(serde_json::to_vec(&summary("app:1")).unwrap()).await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        let key = routes.keys.public_key().to_vec();
+        let kept = palisade_compliance::load_records(routes.store.as_ref(), &key, 10)
+            .await
+            .unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].0, v["id"].as_i64().unwrap());
+        let rec = kept[0].1.as_ref().expect("a record that verifies");
+        assert_eq!(rec.target, "app:1");
+        assert_eq!(rec.recorded_at, v["recorded_at"].as_str().unwrap());
+        assert_ne!(rec.recorded_at, "1999-01-01T00:00:00Z");
+    }
+
+    #[tokio::test]
+    async fn internal_errors_do_not_reach_the_caller() {
+        let dir = tempfile::tempdir().unwrap();
+        let routes = routes(dir.path(), 2).await;
+        // A broken attestation file beside the data: the report cannot be made.
+        let att = dir.path().join("compliance/attestations.toml");
+        std::fs::create_dir_all(att.parent().unwrap()).unwrap();
+        std::fs::write(&att, "[[attestation]\nsecret-detail = ").unwrap();
+        let (status, _, body) = get_report(&routes).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({ "error": { "status": 500, "message": "internal error" } })
+        );
+        // The permit is back even though the generation failed.
+        assert_eq!(routes.generations.available_permits(), 2);
     }
 }

@@ -153,7 +153,13 @@ pub fn run(config: Config, args: ComplianceBenchArgs) -> anyhow::Result<ExitCode
 fn prepare(dir: &Path, findings: usize) -> anyhow::Result<usize> {
     std::fs::create_dir_all(dir)?;
     let keys = AuditKeys::load_or_create(dir)?;
-    let scans = dir.join("compliance/scans");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let store = rt.block_on(palisade_store::open(&format!(
+        "sqlite://{}",
+        dir.join("palisade.db").display()
+    )))?;
     let targets = findings.div_ceil(FINDINGS_PER_TARGET);
     for t in 0..targets {
         let count = FINDINGS_PER_TARGET.min(findings - t * FINDINGS_PER_TARGET);
@@ -184,7 +190,7 @@ fn prepare(dir: &Path, findings: usize) -> anyhow::Result<usize> {
             signature: String::new(),
         };
         rec.sign(&keys);
-        rec.save(&scans)?;
+        rt.block_on(rec.keep(store.as_ref()))?;
     }
     Ok(targets)
 }

@@ -7,14 +7,11 @@ use std::io::{BufRead as _, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
-
-use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, ServerName};
 
 use anyhow::Context as _;
 
+use crate::cli::server_client::{server_name, split_url, tls_config};
 use crate::config::Config;
 
 #[derive(Debug, clap::Args)]
@@ -29,38 +26,6 @@ pub struct HealthArgs {
     /// Seconds for each of connect, write and read.
     #[arg(long, default_value_t = 3)]
     timeout: u64,
-}
-
-/// `http(s)://HOST:PORT/PATH` → (TLS?, `HOST:PORT`, `/PATH`).
-fn split_url(url: &str) -> anyhow::Result<(bool, &str, &str)> {
-    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
-        (true, r)
-    } else if let Some(r) = url.strip_prefix("http://") {
-        (false, r)
-    } else {
-        anyhow::bail!("`{url}`: only https:// and http:// URLs are probed");
-    };
-    Ok(match rest.find('/') {
-        Some(i) => (tls, &rest[..i], &rest[i..]),
-        None => (tls, rest, "/"),
-    })
-}
-
-/// A TLS 1.3 client trusting only the certificates in `bundle`.
-fn tls_config(bundle: &std::path::Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(bundle)
-        .with_context(|| format!("cannot read the CA bundle {}", bundle.display()))?
-    {
-        roots.add(cert.with_context(|| format!("CA bundle {}", bundle.display()))?)?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(Arc::new(
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])?
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    ))
 }
 
 pub fn run(config: Config, a: HealthArgs) -> anyhow::Result<ExitCode> {
@@ -83,15 +48,7 @@ pub fn run(config: Config, a: HealthArgs) -> anyhow::Result<ExitCode> {
         let bundle = a
             .cacert
             .unwrap_or_else(|| config.data_dir.join("ca-bundle.pem"));
-        // The name the certificate must carry: the host without the port.
-        let name = host
-            .rsplit_once(':')
-            .map_or(host, |(h, _)| h)
-            .trim_start_matches('[')
-            .trim_end_matches(']');
-        let name = ServerName::try_from(name.to_owned())
-            .with_context(|| format!("`{name}` is not a DNS name or IP address"))?;
-        Some((tls_config(&bundle)?, name))
+        Some((tls_config(&bundle, None)?, server_name(host)?))
     } else {
         None
     };

@@ -17,4 +17,5 @@ pub mod scan;
 pub mod scan_config;
 pub mod secrets;
 pub mod serve;
+pub mod server_client;
 pub mod store_bench;

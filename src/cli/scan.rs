@@ -70,10 +70,12 @@ pub struct GateArgs {
     /// Exit code when the gate fails.
     #[arg(long, default_value_t = 1)]
     exit_code: u8,
-    /// Keep a signed summary of the gated report as compliance evidence
-    /// (DATA_DIR/compliance/scans; see `palisade report`).
+    /// Keep a signed summary of the gated report as compliance evidence: in the configured store
+    /// (`store_url`), or on `palisade serve` with --server (see `palisade report`).
     #[arg(long)]
     record: bool,
+    #[command(flatten)]
+    server: crate::cli::server_client::ServerArgs,
 }
 
 /// `--record`: keeps the gated report's signed summary.
@@ -81,13 +83,14 @@ fn record(config: &Config, report: &Report, a: &GateArgs, code: ExitCode) -> any
     if a.record {
         let passed = code == ExitCode::SUCCESS;
         let threshold = a.fail_on.map(|s| s.to_string());
-        let path = crate::cli::compliance::record_scan(
+        let kept = crate::cli::compliance::record_scan(
             config,
             &report.render(Format::Json),
             passed,
             threshold,
+            &a.server,
         )?;
-        eprintln!("gate: recorded {}", path.display());
+        eprintln!("gate: recorded {kept}");
     }
     Ok(())
 }

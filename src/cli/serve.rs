@@ -210,8 +210,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     } else {
         config.server.public_url.clone()
     };
-    // Compliance reports sit behind the same admin authentication.
-    let reports = crate::cli::compliance::ReportRoute::new(
+    // Compliance reports and scan records sit behind the same admin authentication.
+    let compliance = crate::cli::compliance::ComplianceRoutes::new(
         &config,
         store.clone(),
         keys.clone(),
@@ -236,7 +236,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.server.max_body_bytes,
         )),
     };
-    let app = app.merge(reports.router());
+    let app = app.merge(compliance.router());
     let (app, ca) = crate::cli::ca::mount(&config, app, pdp.clone(), admin, tokens).await?;
     // Every route sees the mTLS caller (when there is one) as its principal.
     let app = app.layer(axum::middleware::from_fn_with_state(

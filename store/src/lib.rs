@@ -35,8 +35,8 @@ pub use ledger::{
     JoinTokenRecord, SqliteLedger,
 };
 pub use model::{
-    ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord, ReportRecord, SecretEvent,
-    SecretMetadata,
+    ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord, ReportRecord, ScanRecordRow,
+    SecretEvent, SecretMetadata,
 };
 pub use postgres::PostgresStore;
 pub use snapshot::{check_sqlite, snapshot_sqlite, sqlite_path};
@@ -91,6 +91,13 @@ pub trait Store: Send + Sync + 'static {
     /// The metadata of every secret of `backend` changed through Palisade,
     /// by name.
     async fn secret_metadata(&self, backend: &str) -> Result<Vec<SecretMetadata>, StoreError>;
+
+    /// Keeps a signed scan record and returns its id; ids grow in the order
+    /// records are kept.
+    async fn keep_scan_record(&self, record: &ScanRecordRow) -> Result<i64, StoreError>;
+
+    /// The last `limit` scan records kept, with their ids, oldest first.
+    async fn scan_records(&self, limit: u32) -> Result<Vec<(i64, ScanRecordRow)>, StoreError>;
 
     /// Whether several processes (replicas) may share this store.
     fn is_shared(&self) -> bool {

@@ -139,3 +139,37 @@ where
         deleted: operation == "delete",
     })
 }
+
+/// A signed scan record as kept in the store (`palisade gate --record`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanRecordRow {
+    /// What was scanned.
+    pub target: String,
+    /// When it was recorded (RFC 3339).
+    pub recorded_at: String,
+    /// SHA-256 of `record`, hex.
+    pub digest: String,
+    /// The signed record, JSON.
+    pub record: String,
+}
+
+impl ScanRecordRow {
+    /// A `scan_records` row (`id`, `target`, `recorded_at`, `digest`,
+    /// `record`) of either backend, with its id.
+    pub(crate) fn from_row<R: sqlx::Row>(row: &R) -> Result<(i64, Self), sqlx::Error>
+    where
+        for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        &'static str: sqlx::ColumnIndex<R>,
+    {
+        Ok((
+            row.try_get("id")?,
+            ScanRecordRow {
+                target: row.try_get("target")?,
+                recorded_at: row.try_get("recorded_at")?,
+                digest: row.try_get("digest")?,
+                record: row.try_get("record")?,
+            },
+        ))
+    }
+}

@@ -29,8 +29,8 @@ use crate::ledger::{
 };
 use crate::model::{secret_metadata_from_row, secret_metadata_sql};
 use crate::{
-    ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord, ReportRecord, SecretEvent,
-    SecretMetadata, Store, StoreError,
+    ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord, ReportRecord, ScanRecordRow,
+    SecretEvent, SecretMetadata, Store, StoreError,
 };
 
 /// The `LISTEN`/`NOTIFY` channel replicas announce changes on.
@@ -405,6 +405,34 @@ impl Store for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    async fn keep_scan_record(&self, record: &ScanRecordRow) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO scan_records (target, recorded_at, digest, record) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(&record.target)
+        .bind(&record.recorded_at)
+        .bind(&record.digest)
+        .bind(&record.record)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    async fn scan_records(&self, limit: u32) -> Result<Vec<(i64, ScanRecordRow)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, target, recorded_at, digest, record FROM \
+             (SELECT * FROM scan_records ORDER BY id DESC LIMIT $1) AS newest ORDER BY id",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(ScanRecordRow::from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     fn is_shared(&self) -> bool {

@@ -5,8 +5,8 @@ use sqlx::{Row, SqlitePool};
 
 use crate::model::{secret_metadata_from_row, secret_metadata_sql};
 use crate::{
-    ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord, ReportRecord, SecretEvent,
-    SecretMetadata, Store, StoreError,
+    ChainHead, ChainedRecord, Checkpoint, PolicyVersionRecord, ReportRecord, ScanRecordRow,
+    SecretEvent, SecretMetadata, Store, StoreError,
 };
 
 /// Rows per multi-row INSERT: well under SQLite's bound-parameter limit.
@@ -310,6 +310,34 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(report_from_row).collect()
+    }
+
+    async fn keep_scan_record(&self, record: &ScanRecordRow) -> Result<i64, StoreError> {
+        let id = sqlx::query(
+            "INSERT INTO scan_records (target, recorded_at, digest, record) VALUES (?,?,?,?)",
+        )
+        .bind(&record.target)
+        .bind(&record.recorded_at)
+        .bind(&record.digest)
+        .bind(&record.record)
+        .execute(&self.pool)
+        .await?
+        .last_insert_rowid();
+        Ok(id)
+    }
+
+    async fn scan_records(&self, limit: u32) -> Result<Vec<(i64, ScanRecordRow)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, target, recorded_at, digest, record FROM \
+             (SELECT * FROM scan_records ORDER BY id DESC LIMIT ?) ORDER BY id",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(ScanRecordRow::from_row)
+            .collect::<Result<_, _>>()?)
     }
 }
 

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use palisade_store::{
     CertCompletion, CertFilter, CertLedger, CertRecord, ChainedRecord, Checkpoint, IssuerRecord,
-    JoinTokenRecord, PolicyVersionRecord, ReportRecord, SecretEvent, SecretMetadata, Store,
-    StoreError, StoreEvent,
+    JoinTokenRecord, PolicyVersionRecord, ReportRecord, ScanRecordRow, SecretEvent, SecretMetadata,
+    Store, StoreError, StoreEvent,
 };
 
 /// A backend under test: the store and the ledger on one database.
@@ -89,6 +89,7 @@ contract!(
     latest_crls_per_issuer_read_only,
     compliance_reports_kept_per_framework,
     secret_metadata_per_backend_and_name,
+    scan_records_last_ones_oldest_first,
     reopening_keeps_everything,
 );
 
@@ -703,6 +704,44 @@ async fn secret_metadata_per_backend_and_name(b: Backend) {
         .unwrap();
     assert_eq!(bao.len(), 1);
     assert_eq!(bao[0].latest_version.as_deref(), Some("7"));
+}
+
+async fn scan_records_last_ones_oldest_first(b: Backend) {
+    let s = b.store;
+    assert!(s.scan_records(10).await.unwrap().is_empty());
+    let row = |target: &str, at: &str| ScanRecordRow {
+        target: target.into(),
+        recorded_at: at.into(),
+        digest: format!("d-{target}-{at}"),
+        record: format!("{{\"target\":\"{target}\",\"recorded_at\":\"{at}\"}}"),
+    };
+    let kept = [
+        row("app:1", "2026-01-01T00:00:00Z"),
+        row("app:2", "2026-01-01T00:00:01Z"),
+        row("app:1", "2026-01-01T00:00:02Z"),
+        // The clock went back: records keep the order of keeping.
+        row("db:7", "2025-12-31T00:00:00Z"),
+    ];
+    let mut ids = Vec::new();
+    for r in &kept {
+        ids.push(s.keep_scan_record(r).await.unwrap());
+    }
+    assert!(ids.windows(2).all(|w| w[1] > w[0]), "ids grow: {ids:?}");
+    let all: Vec<_> = ids.iter().copied().zip(kept.iter().cloned()).collect();
+    assert_eq!(
+        s.scan_records(10).await.unwrap(),
+        all,
+        "every record, oldest first, byte for byte"
+    );
+    assert_eq!(
+        s.scan_records(2).await.unwrap(),
+        all[2..].to_vec(),
+        "the bound keeps the newest ones, still oldest first"
+    );
+    assert!(s.scan_records(0).await.unwrap().is_empty());
+    // Another handle (a replica, or the CLI beside the server) sees them.
+    let other = palisade_store::open(&b.url).await.unwrap();
+    assert_eq!(other.scan_records(1).await.unwrap(), all[3..].to_vec());
 }
 
 async fn reopening_keeps_everything(b: Backend) {

@@ -401,20 +401,25 @@ impl Server {
     /// `spiffe://example.org/e2e-client`: what the admin routes ask for
     /// besides the bearer token.
     fn admin_client(&self) -> Client {
-        let cert = self.root.path().join("e2e-client.pem");
-        let key = self.root.path().join("e2e-client.key");
+        let (cert, key) = self.issue_cert("e2e-client", "spiffe://example.org/e2e-client");
+        let mut identity = std::fs::read(&cert).unwrap();
+        identity.extend(std::fs::read(&key).unwrap());
+        tls_client(&self.bundle(), Some(&identity))
+    }
+
+    /// A certificate and key for `spiffe_id` that the local administrator
+    /// (`palisade ca issue` on the server's data directory) issued, written
+    /// to `NAME.pem` and `NAME.key` in the test's directory.
+    pub fn issue_cert(&self, name: &str, spiffe_id: &str) -> (PathBuf, PathBuf) {
+        let cert = self.root.path().join(format!("{name}.pem"));
+        let key = self.root.path().join(format!("{name}.key"));
         let mut cmd = palisade();
         cmd.arg("--data-dir").arg(&self.data_dir);
         if let Some(c) = &self.config_file {
             cmd.arg("--config").arg(c);
         }
         let out = cmd
-            .args([
-                "ca",
-                "issue",
-                "--spiffe-id",
-                "spiffe://example.org/e2e-client",
-            ])
+            .args(["ca", "issue", "--spiffe-id", spiffe_id])
             .arg("--out-cert")
             .arg(&cert)
             .arg("--out-key")
@@ -424,12 +429,10 @@ impl Server {
             .expect("cannot run palisade ca issue");
         assert!(
             out.status.success(),
-            "palisade ca issue (test client certificate): {}",
+            "palisade ca issue {spiffe_id}: {}",
             describe(&out)
         );
-        let mut identity = std::fs::read(&cert).unwrap();
-        identity.extend(std::fs::read(&key).unwrap());
-        tls_client(&self.bundle(), Some(&identity))
+        (cert, key)
     }
 
     pub fn pid(&self) -> u32 {

@@ -13,8 +13,6 @@ mod ca;
 mod runtime;
 mod scans;
 
-use std::path::PathBuf;
-
 use palisade_ca::CaConfig;
 use palisade_store::{CertLedger, Store};
 use serde::{Deserialize, Serialize};
@@ -76,7 +74,7 @@ impl Evidence {
 
 /// Where evidence comes from. The binary fills it from its configuration.
 pub struct Sources<'a> {
-    /// The store (decision log, policy versions).
+    /// The store (decision log, policy versions, scan records).
     pub store: &'a dyn Store,
     /// The CA ledger, when the store has one.
     pub ledger: Option<&'a dyn CertLedger>,
@@ -85,8 +83,6 @@ pub struct Sources<'a> {
     pub ca_config: CaConfig,
     /// The platform's public key (decision log checkpoints, scan records).
     pub public_key: Vec<u8>,
-    /// Directory of scan records (`DATA_DIR/compliance/scans`).
-    pub scans_dir: PathBuf,
     /// Facts about the running configuration.
     pub runtime: RuntimeFacts,
 }
@@ -94,7 +90,6 @@ pub struct Sources<'a> {
 impl std::fmt::Debug for Sources<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sources")
-            .field("scans_dir", &self.scans_dir)
             .field("runtime", &self.runtime)
             .finish_non_exhaustive()
     }
@@ -115,7 +110,7 @@ pub async fn collect(sources: &Sources<'_>, now: OffsetDateTime) -> Vec<Evidence
     let mut out = Vec::new();
     out.extend(ca::collect(sources, now, &at).await);
     out.extend(authz::collect(sources, &at).await);
-    out.extend(scans::collect(sources, &at));
+    out.extend(scans::collect(sources, &at).await);
     out.extend(runtime::collect(&sources.runtime, &at));
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out

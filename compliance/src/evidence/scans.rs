@@ -1,23 +1,24 @@
-//! Scan evidence: the latest signed record of each target, with its open
-//! criticals aged from the first record that showed them. A record whose
-//! signature fails is evidence of tampering, not of a scan.
+//! Scan evidence: the latest signed record of each target in the store, with
+//! its open criticals aged from the first record that showed them (among the
+//! last [`MAX_SCAN_RECORDS`]). A record whose digest or signature fails is
+//! evidence of tampering, not of a scan.
 
 use std::collections::BTreeMap;
 
 use serde_json::json;
 
 use super::{unavailable, Evidence, Sources};
-use crate::scans::{load_records, ScanRecord};
+use crate::scans::{load_records, ScanRecord, MAX_SCAN_RECORDS};
 
-pub(super) fn collect(s: &Sources<'_>, at: &str) -> Vec<Evidence> {
-    let records = match load_records(&s.scans_dir, &s.public_key) {
+pub(super) async fn collect(s: &Sources<'_>, at: &str) -> Vec<Evidence> {
+    let records = match load_records(s.store, &s.public_key, MAX_SCAN_RECORDS).await {
         Ok(r) => r,
         Err(e) => return vec![unavailable("scans", "scans", at, e.to_string())],
     };
     let mut out = Vec::new();
     let mut first_seen: BTreeMap<(&str, &str, &str), &str> = BTreeMap::new();
     let mut latest: BTreeMap<&str, &ScanRecord> = BTreeMap::new();
-    for (path, rec) in &records {
+    for (id, rec) in &records {
         match rec {
             Ok(r) => {
                 for c in &r.criticals {
@@ -27,20 +28,14 @@ pub(super) fn collect(s: &Sources<'_>, at: &str) -> Vec<Evidence> {
                 }
                 latest.insert(r.target.as_str(), r);
             }
-            Err(reason) => {
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                out.push(Evidence::new(
-                    format!("scans:invalid:{name}"),
-                    "scans",
-                    format!("scan record {name} is invalid"),
-                    at.to_owned(),
-                    at,
-                    json!({ "valid": false, "file": name, "reason": reason }),
-                ));
-            }
+            Err(reason) => out.push(Evidence::new(
+                format!("scans:invalid:{id}"),
+                "scans",
+                format!("scan record #{id} is invalid"),
+                at.to_owned(),
+                at,
+                json!({ "valid": false, "record_id": id, "reason": reason }),
+            )),
         }
     }
     for (target, r) in latest {

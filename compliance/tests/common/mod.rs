@@ -4,7 +4,7 @@
 //! critical lodash finding) recorded by the gate's signed record.
 #![allow(dead_code, reason = "each test crate uses a different part")]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -33,10 +33,6 @@ impl Env {
         self.dir.path()
     }
 
-    pub fn scans_dir(&self) -> PathBuf {
-        self.data().join("compliance/scans")
-    }
-
     pub fn runtime(&self) -> RuntimeFacts {
         let token = self.data().join("admin.token");
         std::fs::write(&token, "t0ken\n").unwrap();
@@ -58,7 +54,6 @@ impl Env {
             ledger: Some(self.ledger.as_ref()),
             ca_config: self.ca.config().clone(),
             public_key: self.keys.public_key().to_vec(),
-            scans_dir: self.scans_dir(),
             runtime: self.runtime(),
         }
     }
@@ -166,13 +161,7 @@ pub async fn populated() -> Env {
         "version = 3\n[[package]]\nname = \"ammonia\"\nversion = \"2.1.2\"\n",
     )
     .unwrap();
-    record_scan(
-        &dbdir,
-        &src,
-        &keys,
-        "app",
-        &dir.path().join("compliance/scans"),
-    );
+    record_scan(&dbdir, &src, &keys, "app", store.as_ref()).await;
 
     Env {
         dir,
@@ -184,13 +173,14 @@ pub async fn populated() -> Env {
     }
 }
 
-/// Scans `src` with the database in `dbdir` and records it, named `name`.
-pub fn record_scan(
+/// Scans `src` with the database in `dbdir` and records it in `store`,
+/// named `name`.
+pub async fn record_scan(
     dbdir: &Path,
     src: &Path,
     keys: &AuditKeys,
     name: &str,
-    scans_dir: &Path,
+    store: &dyn Store,
 ) -> ScanRecord {
     let vdb = palisade_scanner::VulnDb::open(dbdir).unwrap();
     let opts = ScanOptions {
@@ -210,6 +200,6 @@ pub fn record_scan(
     let mut rec =
         ScanRecord::from_report(&json, text.as_bytes(), false, Some("critical".into()), &now);
     rec.sign(keys);
-    rec.save(scans_dir).unwrap();
+    rec.keep(store).await.unwrap();
     rec
 }
