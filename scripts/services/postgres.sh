@@ -72,7 +72,7 @@ fi
 # Small and fast: a test server, not a production one.
 "${as_owner[@]}" "$bindir/pg_ctl" -D "$base/data" -l "$base/server.log" -w -t 60 \
   -o "-c listen_addresses=127.0.0.1 -p $port -k $base/sock -c fsync=off \
-      -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
+      -c synchronous_commit=off -c full_page_writes=off -c max_connections=600 \
       -c shared_buffers=64MB $ssl_opts" start >/dev/null 2>&1 </dev/null \
   || { cat "$base/server.log" >&2; rm -rf "$base"; exit 1; }
 
