@@ -13,11 +13,14 @@ use common::*;
 
 const VALUE: &str = "correct horse battery staple";
 
-/// `palisade --data-dir DIR secrets ARGS...` with `stdin`.
-fn secrets(data_dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = palisade()
-        .arg("--data-dir")
-        .arg(data_dir)
+/// `palisade --data-dir DIR [--config FILE] secrets ARGS...` with `stdin`.
+fn run_secrets(data_dir: &Path, config: Option<&Path>, args: &[&str], stdin: &str) -> Output {
+    let mut cmd = palisade();
+    cmd.arg("--data-dir").arg(data_dir);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    let mut child = cmd
         .arg("secrets")
         .args(args)
         .env("USER", "release-bot")
@@ -32,7 +35,12 @@ fn secrets(data_dir: &Path, args: &[&str], stdin: &str) -> Output {
         .unwrap()
         .write_all(stdin.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// [`run_secrets`] on the default configuration; asserts success.
+fn secrets(data_dir: &Path, args: &[&str], stdin: &str) -> Output {
+    let out = run_secrets(data_dir, None, args, stdin);
     assert!(out.status.success(), "secrets {args:?}: {}", describe(&out));
     out
 }
@@ -130,27 +138,14 @@ fn a_change_is_refused_when_its_metadata_cannot_be_kept() {
         ),
     )
     .unwrap();
-    let mut child = palisade()
-        .arg("--data-dir")
-        .arg(dir.path())
-        .arg("--config")
-        .arg(&config)
-        .args(["secrets", "put", "db/password"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(VALUE.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_secrets(dir.path(), Some(&config), &["put", "db/password"], VALUE);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains(VALUE), "{err}");
+    assert!(
+        err.contains("postgres://"),
+        "the error names the store: {err}"
+    );
     let listed = secrets(dir.path(), &["list"], "");
     assert_eq!(stdout(&listed).trim(), "", "nothing was written");
 }

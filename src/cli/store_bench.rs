@@ -166,7 +166,8 @@ fn deploy(store_url: &str, replicas: usize) -> anyhow::Result<Deployment> {
         dir: root.clone(),
     };
     let config = format!(
-        "store_url = \"{store_url}\"\n[ca]\ntls = false\nserve = true\n[policy]\nwatch = false\n"
+        "store_url = \"{store_url}\"\n[ca]\ntls = false\nserve = true\n[policy]\nwatch = false\n\
+         [server]\nadmin_break_glass = true\n"
     );
     let keys = root.join("keys");
     std::fs::create_dir_all(&keys)?;
