@@ -107,3 +107,60 @@ fn report_bundle_verify_and_diff() {
         describe(&out)
     );
 }
+
+#[test]
+fn a_config_scan_recorded_by_the_gate_is_scan_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    common::copy_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scan_config/app"),
+        &d.join("app"),
+    );
+    let out = run_cli(
+        d,
+        &[
+            "scan",
+            "config",
+            "app",
+            "--fail-on",
+            "high",
+            "--record",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let scan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let highs = scan["Results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            r["Misconfigurations"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|m| m["Severity"] == "HIGH")
+        .count() as u64;
+    assert!(highs > 0, "the fixture has high findings: {scan}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("gate: recorded app"),
+        "{}",
+        describe(&out)
+    );
+
+    let out = run_cli(d, &["report", "--framework", "soc2", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = r["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == "scans:app")
+        .unwrap_or_else(|| panic!("no evidence scans:app in {}", r["evidence"]))["content"]
+        .clone();
+    assert_eq!(e["valid"], true);
+    assert_eq!(e["gate_passed"], false);
+    assert_eq!(e["counts"]["HIGH"], highs, "{e}");
+}

@@ -97,6 +97,22 @@ impl ScanRecord {
                 }
                 *counts.entry(sev).or_insert(0) += 1;
             }
+            // A configuration scan's findings: a critical one is kept with
+            // the file in place of the package and the offending object and
+            // field in place of the version.
+            suppressed += r.suppressed_misconfigurations.len() as u64;
+            for m in &r.misconfigurations {
+                let sev = m.severity.as_str().to_ascii_uppercase();
+                if sev == "CRITICAL" {
+                    criticals.push(OpenFinding {
+                        id: m.id.clone(),
+                        package: m.file.clone(),
+                        installed: format!("{} {}", m.object, m.field),
+                        fixed: String::new(),
+                    });
+                }
+                *counts.entry(sev).or_insert(0) += 1;
+            }
         }
         criticals.sort();
         criticals.dedup();

@@ -79,7 +79,12 @@ pub struct GateArgs {
 }
 
 /// `--record`: keeps the gated report's signed summary.
-fn record(config: &Config, report: &Report, a: &GateArgs, code: ExitCode) -> anyhow::Result<()> {
+pub(crate) fn record(
+    config: &Config,
+    report: &Report,
+    a: &GateArgs,
+    code: ExitCode,
+) -> anyhow::Result<()> {
     if a.record {
         let passed = code == ExitCode::SUCCESS;
         let threshold = a.fail_on.map(|s| s.to_string());

@@ -9,7 +9,7 @@ use palisade_scanner::config::{self, Catalogue, ConfigOptions, Profile};
 use palisade_scanner::report::{ArtifactType, Format, Report};
 use palisade_scanner::secrets::{self, RulesFile};
 
-use crate::cli::scan::{apply_gate, write_out, GateArgs};
+use crate::cli::scan::{apply_gate, record, write_out, GateArgs};
 use crate::config::Config;
 
 #[derive(Debug, clap::Args)]
@@ -119,5 +119,6 @@ pub fn run(config: Config, a: ScanConfigArgs) -> anyhow::Result<ExitCode> {
     }
     let code = apply_gate(&mut report, &a.gate)?;
     write_out(a.output.as_ref(), &report.render(a.format))?;
+    record(&config, &report, &a.gate, code)?;
     Ok(code)
 }
