@@ -207,24 +207,7 @@ fn a_token_buys_a_first_svid_that_then_decides_over_mtls() {
     let bundle = bundle(&s);
     let dir = s.root.path();
     let key = dir.join("alice.key");
-    let csr = dir.join("alice.csr");
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-subj", "/O=palisade-test", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&csr)
-        .output()
-        .expect("openssl is installed");
-    assert!(out.status.success(), "openssl req: {}", describe(&out));
-    let csr = std::fs::read_to_string(&csr).unwrap();
+    let csr = openssl_csr_with(dir, "alice", None);
     let exchange = https(&s, "/ca/v1/exchange");
     let post = |body: Value| {
         curl(&[

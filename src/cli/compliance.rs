@@ -16,7 +16,7 @@ use axum::response::{IntoResponse as _, Response};
 use palisade_compliance::export::{self, Format};
 use palisade_compliance::{bundle, history, Attestations, Catalog, Report, RuntimeFacts, Sources};
 use palisade_policy::decision_log::AuditKeys;
-use palisade_policy::{AdminAction, AdminGuard, PeerPrincipal};
+use palisade_policy::{AdminAction, AdminCaller, AdminGuard, PeerPrincipal};
 use tokio::sync::Semaphore;
 
 use crate::cli::server_client::{error_message, ServerArgs, ServerClient};
@@ -95,6 +95,9 @@ fn compliance_dir(config: &Config) -> PathBuf {
 
 /// The route CI runners post scan summaries to.
 const SCANS_PATH: &str = "/v1/compliance/scans";
+
+/// The report route on `palisade serve`.
+const REPORT_PATH: &str = "/v1/compliance/report";
 
 /// `palisade gate --record`: keeps a signed summary of the gated report in
 /// the configured store, or posts it to `server.server` (`palisade serve`
@@ -445,7 +448,7 @@ impl ComplianceRoutes {
     /// The router serving `GET /v1/compliance/report` and `POST /v1/compliance/scans`.
     pub fn router(self) -> axum::Router {
         axum::Router::new()
-            .route("/v1/compliance/report", axum::routing::get(report_route))
+            .route(REPORT_PATH, axum::routing::get(report_route))
             .route(SCANS_PATH, axum::routing::post(scans_route))
             .with_state(Arc::new(self))
     }
@@ -565,8 +568,28 @@ fn too_busy() -> Response {
     r
 }
 
-fn admin_api_disabled() -> Response {
-    error_response(StatusCode::NOT_FOUND, "the admin API is disabled")
+impl ComplianceRoutes {
+    /// The caller of an admin request, allowed to do `action` (404 when the
+    /// admin API is off; 401/403 from [`AdminGuard`] otherwise).
+    async fn admit(
+        &self,
+        action: AdminAction,
+        method: &str,
+        path: &str,
+        headers: &HeaderMap,
+        peer: Option<axum::Extension<PeerPrincipal>>,
+    ) -> Result<AdminCaller, Response> {
+        let Some(admin) = &self.admin else {
+            return Err(error_response(
+                StatusCode::NOT_FOUND,
+                "the admin API is disabled",
+            ));
+        };
+        let peer = peer.map(|axum::Extension(p)| p);
+        admin
+            .authorize(action, method, path, headers, peer.as_ref())
+            .await
+    }
 }
 
 async fn report_route(
@@ -575,21 +598,17 @@ async fn report_route(
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
-    let Some(admin) = &route.admin else {
-        return admin_api_disabled();
-    };
-    let peer = peer.map(|axum::Extension(p)| p);
-    if let Err(denied) = admin
-        .authorize(
+    if let Err(refused) = route
+        .admit(
             AdminAction::ComplianceRead,
             "GET",
-            "/v1/compliance/report",
+            REPORT_PATH,
             &headers,
-            peer.as_ref(),
+            peer,
         )
         .await
     {
-        return denied;
+        return refused;
     }
     // Held until the report is rendered.
     let Ok(_permit) = route.generations.try_acquire() else {
@@ -610,23 +629,19 @@ async fn scans_route(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let Some(admin) = &route.admin else {
-        return admin_api_disabled();
-    };
-    let peer = peer.map(|axum::Extension(p)| p);
     // Who is asking, before anything of the body is read.
-    let caller = match admin
-        .authorize(
+    let caller = match route
+        .admit(
             AdminAction::ComplianceRecord,
             "POST",
             SCANS_PATH,
             &headers,
-            peer.as_ref(),
+            peer,
         )
         .await
     {
         Ok(c) => c,
-        Err(denied) => return denied,
+        Err(refused) => return refused,
     };
     let limit = route.config.server.max_body_bytes;
     let bytes = match axum::body::to_bytes(body, limit).await {

@@ -686,19 +686,30 @@ pub fn raw_exchange(server: &Server, bytes: Vec<u8>) -> Vec<u8> {
 /// A P-256 key and a CSR for `spiffe_id`, made by OpenSSL (an independent
 /// peer); returns the CSR (PEM).
 pub fn openssl_csr(dir: &Path, name: &str, spiffe_id: &str) -> String {
+    openssl_csr_with(dir, name, Some(spiffe_id))
+}
+
+/// A P-256 key (`DIR/NAME.key`) and a CSR made by OpenSSL, with `spiffe_id`
+/// as its URI SAN or with no SAN at all; returns the CSR (PEM).
+pub fn openssl_csr_with(dir: &Path, name: &str, spiffe_id: Option<&str>) -> String {
     let key = dir.join(format!("{name}.key"));
     let csr = dir.join(format!("{name}.csr"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-subj", "/O=palisade-test", "-addext"])
-        .arg(format!("subjectAltName=URI:{spiffe_id}"))
+    let mut cmd = Command::new("openssl");
+    cmd.args([
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/O=palisade-test",
+    ]);
+    if let Some(id) = spiffe_id {
+        cmd.arg("-addext").arg(format!("subjectAltName=URI:{id}"));
+    }
+    let out = cmd
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
