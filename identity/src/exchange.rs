@@ -156,8 +156,10 @@ pub fn exchange_router(
         .with_state(state))
 }
 
+/// A refusal in the error shape of every other Palisade API.
 fn refuse(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
+    let body = json!({ "error": { "status": status.as_u16(), "message": message } });
+    (status, Json(body)).into_response()
 }
 
 async fn exchange(
