@@ -221,7 +221,7 @@ impl IssuerConfig {
             return bad("algorithms is empty".into());
         }
         for a in &self.algorithms {
-            if crate::jwt::asymmetric_alg(a).is_none() {
+            if crate::jws::JwsAlg::parse(a).is_none() {
                 return bad(format!(
                     "algorithm {a:?} is not an asymmetric JWS algorithm (HMAC and none are never allowed)"
                 ));

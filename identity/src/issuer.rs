@@ -1,32 +1,59 @@
-//! One trusted issuer: discovery, its key set (cached, refreshed on an
-//! unknown `kid` at most once per `jwks_min_refresh_seconds`, one fetch at a
-//! time), and the `openidconnect` verifiers built from it.
+//! One trusted issuer: discovery and its key set with `openidconnect`
+//! (cached, refreshed on an unknown `kid` at most once per
+//! `jwks_min_refresh_seconds`, one fetch at a time), and the per-token
+//! checks: algorithm, key, signature ([`crate::jws`]) and claims.
 
-use std::collections::{HashMap, HashSet};
-use std::str::FromStr as _;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
-use openidconnect::core::{
-    CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata,
-};
-use openidconnect::{
-    reqwest, Audience, ClaimsVerificationError, ClientId, IssuerUrl, JsonWebKey as _,
-    JsonWebKeySetUrl, JsonWebTokenType, Nonce, SignatureVerificationError,
-};
+use openidconnect::core::{CoreJsonWebKeySet, CoreProviderMetadata};
+use openidconnect::{reqwest, IssuerUrl, JsonWebKeySetUrl};
 use serde_json::Value;
 
-use crate::jwt::{asymmetric_alg, Unverified};
+use crate::jws::{JwsAlg, JwsKey};
+use crate::jwt::Unverified;
 use crate::{IdentityError, IssuerConfig, Rejection, TokenKind};
 
-/// Keys of one fetch and the verifiers built on them.
+/// The signing keys of one fetch, parsed once.
 struct KeySet {
     kids: HashSet<String>,
-    /// One verifier per (kind, audience).
-    verifiers: HashMap<(TokenKind, String), CoreIdTokenVerifier<'static>>,
+    keys: Vec<JwsKey>,
+}
+
+impl KeySet {
+    fn has_key(&self, kid: Option<&str>) -> bool {
+        match kid {
+            Some(k) => self.kids.contains(k),
+            // No kid: the key is chosen by algorithm (see `key_for`).
+            None => true,
+        }
+    }
+
+    /// The key that can have signed an `alg` token with this `kid`: the key
+    /// with that id, or without an id the one key that fits `alg`.
+    fn key_for(&self, kid: Option<&str>, alg: JwsAlg) -> Result<&JwsKey, Rejection> {
+        let mut fitting = self
+            .keys
+            .iter()
+            .filter(|k| kid.is_none() || k.kid() == kid)
+            .filter(|k| k.fits(alg));
+        match (fitting.next(), kid, fitting.next()) {
+            (Some(k), Some(_), _) | (Some(k), None, None) => Ok(k),
+            (Some(_), None, Some(_)) => Err(Rejection::BadSignature(format!(
+                "the token names no kid and several of the issuer's keys fit {alg:?}"
+            ))),
+            (None, Some(kid), _) => Err(Rejection::BadSignature(format!(
+                "key {} is not a key for {alg:?}",
+                kid.chars().take(128).collect::<String>()
+            ))),
+            (None, None, _) => Err(Rejection::BadSignature(format!(
+                "the token names no kid and none of the issuer's keys fits {alg:?}"
+            ))),
+        }
+    }
 }
 
 struct Refresh {
@@ -38,14 +65,12 @@ struct Refresh {
 pub(crate) struct Issuer {
     pub(crate) config: IssuerConfig,
     url: IssuerUrl,
-    algs: HashSet<CoreJwsSigningAlgorithm>,
+    algs: HashSet<JwsAlg>,
     http: reqwest::Client,
     keys: ArcSwapOption<KeySet>,
     refresh: tokio::sync::Mutex<Refresh>,
     fetches: AtomicU64,
 }
-
-const IAT_MARK: &str = "iat in the future";
 
 impl Issuer {
     pub(crate) fn new(config: IssuerConfig) -> Result<Self, IdentityError> {
@@ -60,7 +85,7 @@ impl Issuer {
         let algs = config
             .algorithms
             .iter()
-            .filter_map(|a| asymmetric_alg(a))
+            .filter_map(|a| JwsAlg::parse(a))
             .collect();
         Ok(Self {
             config,
@@ -90,59 +115,32 @@ impl Issuer {
         self.fetches.load(Ordering::Relaxed)
     }
 
-    fn build_keys(&self, jwks: CoreJsonWebKeySet) -> KeySet {
-        let kids = jwks
-            .keys()
-            .iter()
-            .filter_map(|k| k.key_id().map(|id| id.as_str().to_owned()))
-            .collect();
-        let leeway = chrono::Duration::seconds(self.config.leeway_seconds as i64);
-        let mut verifiers = HashMap::new();
-        for kind in &self.config.token_types {
-            let jose = match kind {
-                TokenKind::Access => "application/at+jwt",
-                TokenKind::Id => "application/jwt",
-            };
-            let jose = JsonWebTokenType::new(jose.into())
-                .normalize()
-                .expect("static JOSE types normalize");
-            for aud in &self.config.audiences {
-                let trusted: HashSet<String> = self.config.audiences.iter().cloned().collect();
-                let v = CoreIdTokenVerifier::new_public_client(
-                    ClientId::new(aud.clone()),
-                    self.url.clone(),
-                    jwks.clone(),
-                )
-                .set_allowed_algs(self.algs.iter().cloned())
-                .set_allowed_jose_types([jose.clone()])
-                .set_other_audience_verifier_fn(move |a: &Audience| trusted.contains(a.as_str()))
-                .set_time_fn(move || chrono::Utc::now() - leeway)
-                .set_issue_time_verifier_fn(move |iat| {
-                    if iat > chrono::Utc::now() + leeway {
-                        Err(format!("{IAT_MARK}: {iat}"))
-                    } else {
-                        Ok(())
-                    }
-                });
-                verifiers.insert((*kind, aud.clone()), v);
+    fn build_keys(&self, jwks: &CoreJsonWebKeySet) -> KeySet {
+        let listed = serde_json::to_value(jwks).unwrap_or(Value::Null);
+        let mut keys = Vec::new();
+        for jwk in listed["keys"].as_array().into_iter().flatten() {
+            match JwsKey::from_jwk(jwk) {
+                Ok(k) => keys.push(k),
+                Err(why) => tracing::debug!(
+                    issuer = %self.config.issuer,
+                    kid = jwk["kid"].as_str().unwrap_or_default(),
+                    why,
+                    "not a signing key"
+                ),
             }
         }
-        KeySet { kids, verifiers }
-    }
-
-    fn has_key(keys: &KeySet, kid: Option<&str>) -> bool {
-        match kid {
-            Some(k) => keys.kids.contains(k),
-            // No kid: openidconnect accepts it when exactly one key fits.
-            None => true,
-        }
+        let kids = keys
+            .iter()
+            .filter_map(|k| k.kid().map(str::to_owned))
+            .collect();
+        KeySet { kids, keys }
     }
 
     /// The current keys, fetched (discovery first) if there are none yet or
     /// if `kid` is unknown and the rate limit allows a fetch.
     async fn keys_for(&self, kid: Option<&str>) -> Result<Arc<KeySet>, Rejection> {
         if let Some(k) = self.keys.load_full() {
-            if Self::has_key(&k, kid) {
+            if k.has_key(kid) {
                 return Ok(k);
             }
         }
@@ -150,7 +148,7 @@ impl Issuer {
         // Someone else may have fetched while this task waited.
         let current = self.keys.load_full();
         if let Some(k) = &current {
-            if Self::has_key(k, kid) {
+            if k.has_key(kid) {
                 return Ok(k.clone());
             }
         }
@@ -161,11 +159,11 @@ impl Issuer {
             self.fetches.fetch_add(1, Ordering::Relaxed);
             match self.fetch(&mut st).await {
                 Ok(jwks) => {
-                    let keys = Arc::new(self.build_keys(jwks));
+                    let keys = Arc::new(self.build_keys(&jwks));
                     self.keys.store(Some(keys.clone()));
                     st.last_error = None;
                     tracing::info!(issuer = %self.config.issuer, keys = keys.kids.len(), "fetched the issuer's key set");
-                    if Self::has_key(&keys, kid) {
+                    if keys.has_key(kid) {
                         return Ok(keys);
                     }
                 }
@@ -204,52 +202,90 @@ impl Issuer {
         }
     }
 
-    /// Verifies `token` (already peeked as `u`) against this issuer.
+    /// Verifies `token` (already peeked as `u`) against this issuer:
+    /// algorithm, token kind, audience, key, signature, then `iss`, `sub`,
+    /// `exp`, `iat` and `nbf`.
     pub(crate) async fn verify(&self, token: &str, u: &Unverified) -> Result<(), Rejection> {
         let issuer = || self.config.issuer.clone();
-        match asymmetric_alg(&u.alg) {
-            Some(a) if self.algs.contains(&a) => {}
-            _ => {
-                return Err(Rejection::DisallowedAlgorithm {
-                    alg: u.alg.chars().take(32).collect(),
-                    issuer: issuer(),
-                })
-            }
-        }
+        let alg = JwsAlg::parse(&u.alg)
+            .filter(|a| self.algs.contains(a))
+            .ok_or_else(|| Rejection::DisallowedAlgorithm {
+                alg: u.alg.chars().take(32).collect(),
+                issuer: issuer(),
+            })?;
         if !self.config.token_types.contains(&u.kind) {
             return Err(Rejection::UnsupportedType(format!(
                 "{:?} tokens are not accepted from {}",
                 u.kind, self.config.issuer
             )));
         }
-        let audience = audiences(&u.claims)
-            .into_iter()
-            .find(|a| self.config.audiences.iter().any(|c| c == a))
-            .ok_or_else(|| {
-                Rejection::WrongAudience(format!(
-                    "none of {:?} is an accepted audience",
-                    audiences(&u.claims).iter().take(8).collect::<Vec<_>>()
-                ))
-            })?
-            .to_owned();
+        self.check_audience(u)?;
         let keys = self.keys_for(u.kid.as_deref()).await?;
-        let verifier = keys
-            .verifiers
-            .get(&(u.kind, audience))
-            .ok_or_else(|| Rejection::UnsupportedType(format!("{:?}", u.kind)))?;
-        let parsed = CoreIdToken::from_str(token)
-            .map_err(|e| Rejection::Malformed(format!("claims: {e}")))?;
-        parsed
-            .claims(verifier, |_: Option<&Nonce>| Ok(()))
-            .map_err(|e| rejection(e, &self.config.issuer, u.kid.as_deref()))?;
-        // openidconnect does not look at nbf.
-        if let Some(nbf) = u.claims.get("nbf") {
-            let nbf = nbf
-                .as_i64()
-                .ok_or_else(|| Rejection::Malformed("nbf is not an integer".into()))?;
-            let now = chrono::Utc::now().timestamp();
-            if nbf > now + self.config.leeway_seconds as i64 {
-                return Err(Rejection::NotYetValid(format!("nbf {nbf}, now {now}")));
+        let key = keys.key_for(u.kid.as_deref(), alg)?;
+        let input = token.as_bytes().get(..u.signed_len).unwrap_or_default();
+        key.verify(alg, input, &u.signature)
+            .map_err(Rejection::BadSignature)?;
+        self.check_claims(&u.claims)
+    }
+
+    /// RFC 9068: an access token's `aud` contains one of ours. OpenID
+    /// Connect Core 3.1.3.7: an ID token names us and no audience we do not
+    /// trust.
+    fn check_audience(&self, u: &Unverified) -> Result<(), Rejection> {
+        let auds = audiences(&u.claims);
+        let accepted = |a: &&str| self.config.audiences.iter().any(|c| c == a);
+        let ok = match u.kind {
+            TokenKind::Access => auds.iter().any(accepted),
+            TokenKind::Id => !auds.is_empty() && auds.iter().all(accepted),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Rejection::WrongAudience(format!(
+                "{:?} is not an accepted audience",
+                auds.iter().take(8).collect::<Vec<_>>()
+            )))
+        }
+    }
+
+    /// The registered claims of a token whose signature verified.
+    fn check_claims(&self, claims: &serde_json::Map<String, Value>) -> Result<(), Rejection> {
+        if claims.get("iss").and_then(Value::as_str) != Some(self.config.issuer.as_str()) {
+            return Err(Rejection::WrongIssuer(format!(
+                "iss is not {}",
+                self.config.issuer
+            )));
+        }
+        if !claims.get("sub").is_some_and(Value::is_string) {
+            return Err(Rejection::Malformed(
+                "sub is missing or not a string".into(),
+            ));
+        }
+        let time = |name: &str| match claims.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .filter(|t| t.is_finite())
+                .map(Some)
+                .ok_or_else(|| Rejection::Malformed(format!("{name} is not a number"))),
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let leeway = self.config.leeway_seconds as f64;
+        let exp = time("exp")?.ok_or_else(|| Rejection::Malformed("exp is missing".into()))?;
+        if now >= exp + leeway {
+            return Err(Rejection::Expired(format!("exp {exp}, now {now:.0}")));
+        }
+        let iat = time("iat")?.ok_or_else(|| Rejection::Malformed("iat is missing".into()))?;
+        if iat > now + leeway {
+            return Err(Rejection::IssuedInFuture(format!(
+                "iat {iat}, now {now:.0}"
+            )));
+        }
+        if let Some(nbf) = time("nbf")? {
+            if nbf > now + leeway {
+                return Err(Rejection::NotYetValid(format!("nbf {nbf}, now {now:.0}")));
             }
         }
         Ok(())
@@ -275,27 +311,47 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-fn rejection(e: ClaimsVerificationError, issuer: &str, kid: Option<&str>) -> Rejection {
-    use ClaimsVerificationError as C;
-    use SignatureVerificationError as S;
-    match e {
-        C::Expired(m) if m.starts_with(IAT_MARK) => Rejection::IssuedInFuture(m),
-        C::Expired(m) => Rejection::Expired(m),
-        C::InvalidAudience(m) => Rejection::WrongAudience(m),
-        C::InvalidIssuer(m) => Rejection::WrongIssuer(m),
-        C::Unsupported(m) => Rejection::UnsupportedType(m),
-        C::SignatureVerification(S::NoSignature) => Rejection::AlgNone,
-        C::SignatureVerification(S::NoMatchingKey) => Rejection::UnknownKey {
-            kid: kid.unwrap_or_default().chars().take(128).collect(),
-            issuer: issuer.to_owned(),
-        },
-        C::SignatureVerification(S::DisallowedAlg(m) | S::UnsupportedAlg(m)) => {
-            Rejection::DisallowedAlgorithm {
-                alg: m,
-                issuer: issuer.to_owned(),
-            }
-        }
-        C::SignatureVerification(s) => Rejection::BadSignature(s.to_string()),
-        other => Rejection::Malformed(other.to_string()),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn key(v: Value) -> JwsKey {
+        JwsKey::from_jwk(&v).unwrap()
+    }
+
+    #[test]
+    fn keys_are_chosen_by_kid_or_else_by_a_single_fit() {
+        let c = "AQAB";
+        let xy = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE";
+        let set = |keys: Vec<JwsKey>| KeySet {
+            kids: keys
+                .iter()
+                .filter_map(|k| k.kid().map(str::to_owned))
+                .collect(),
+            keys,
+        };
+        let rsa = || key(json!({"kty": "RSA", "kid": "r", "n": c, "e": c}));
+        let ec = || key(json!({"kty": "EC", "crv": "P-256", "kid": "e", "x": xy, "y": xy}));
+        let s = set(vec![rsa(), ec()]);
+        assert_eq!(
+            s.key_for(Some("r"), JwsAlg::Rs256).unwrap().kid(),
+            Some("r")
+        );
+        assert_eq!(s.key_for(None, JwsAlg::Es256).unwrap().kid(), Some("e"));
+        assert!(matches!(
+            s.key_for(Some("r"), JwsAlg::Es256),
+            Err(Rejection::BadSignature(m)) if m.contains("not a key for")
+        ));
+        assert!(s.key_for(None, JwsAlg::EdDsa).is_err());
+        let two = set(vec![
+            rsa(),
+            key(json!({"kty": "RSA", "kid": "r2", "n": c, "e": c})),
+        ]);
+        assert!(matches!(
+            two.key_for(None, JwsAlg::Rs256),
+            Err(Rejection::BadSignature(m)) if m.contains("several")
+        ));
+        assert!(two.has_key(Some("r2")) && !two.has_key(Some("x")) && two.has_key(None));
     }
 }

@@ -6,12 +6,14 @@
 //!
 //! - **OIDC tokens** ([`TokenVerifier`]): OpenID Connect ID tokens and JWT
 //!   access tokens (RFC 9068, `typ: at+jwt`) from any number of configured
-//!   issuers, verified with `openidconnect`: issuer discovery, the issuer's
-//!   key set cached and fetched again on an unknown `kid` (at most once per
-//!   `jwks_min_refresh_seconds`, one fetch at a time, so a flood of made-up
-//!   key ids cannot hammer the issuer), an algorithm allowlist per issuer
-//!   (asymmetric only), `iss`/`aud`/`exp`/`nbf`/`iat` with a small leeway,
-//!   and a size limit checked before anything is parsed.
+//!   issuers: issuer discovery and the issuer's key set with
+//!   `openidconnect`, the key set cached (its keys parsed once) and fetched
+//!   again on an unknown `kid` (at most once per `jwks_min_refresh_seconds`,
+//!   one fetch at a time, so a flood of made-up key ids cannot hammer the
+//!   issuer), an algorithm allowlist per issuer (asymmetric only),
+//!   signatures checked with `ring`, `iss`/`sub`/`aud`/`exp`/`nbf`/`iat`
+//!   with a small leeway, and a size limit checked before anything is
+//!   parsed.
 //! - **mTLS identities** ([`workload_principal`], [`certificate_principal`]):
 //!   the SPIFFE ID of a client certificate verified by the TLS layer
 //!   (`palisade-ca`) becomes a `Workload` with its trust domain and path
@@ -66,6 +68,7 @@ mod config;
 mod error;
 mod exchange;
 mod issuer;
+mod jws;
 mod jwt;
 mod peer;
 mod principal;

@@ -352,3 +352,106 @@ async fn an_unreachable_issuer_fails_closed() {
         "the second attempt was rate-limited"
     );
 }
+
+#[tokio::test]
+async fn audiences_required_claims_and_key_types_are_checked() {
+    let p = OidcProvider::shared();
+    let v = verifier(vec![IssuerConfig {
+        token_types: vec![TokenKind::Access, TokenKind::Id],
+        ..issuer_config(&p)
+    }]);
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut c = valid_claims(&p);
+        f(&mut c);
+        c
+    };
+    // An access token for us and another resource is ours (RFC 9068); an
+    // ID token naming an audience we do not trust is not (OIDC Core 3.1.3.7).
+    let both = with(&|c| c["aud"] = json!([AUD, "urn:other"]));
+    let at = p.sign("RS256", json!({"typ": "at+jwt"}), both.clone());
+    v.verify(&at).await.unwrap();
+    let id = p.sign("RS256", json!({"typ": "JWT"}), both);
+    assert!(matches!(
+        v.verify(&id).await,
+        Err(Rejection::WrongAudience(_))
+    ));
+    let ours = p.sign(
+        "RS256",
+        json!({"typ": "JWT"}),
+        with(&|c| c["aud"] = json!([AUD, "palisade-web"])),
+    );
+    assert_eq!(v.verify(&ours).await.unwrap().kind, TokenKind::Id);
+    let none = p.sign(
+        "RS256",
+        json!({"typ": "at+jwt"}),
+        with(&|c| {
+            c.as_object_mut().unwrap().remove("aud");
+        }),
+    );
+    assert!(matches!(
+        v.verify(&none).await,
+        Err(Rejection::WrongAudience(_))
+    ));
+
+    // exp and iat are required, and times are numbers.
+    for claim in ["exp", "iat"] {
+        let t = p.sign(
+            "RS256",
+            json!({"typ": "at+jwt"}),
+            with(&|c| {
+                c.as_object_mut().unwrap().remove(claim);
+            }),
+        );
+        assert!(
+            matches!(v.verify(&t).await, Err(Rejection::Malformed(ref m)) if m.contains(claim)),
+            "{claim}: {:?}",
+            v.verify(&t).await
+        );
+    }
+    let t = p.sign(
+        "RS256",
+        json!({"typ": "at+jwt"}),
+        with(&|c| c["exp"] = json!("tomorrow")),
+    );
+    assert!(matches!(v.verify(&t).await, Err(Rejection::Malformed(_))));
+    // Fractional NumericDates are valid (RFC 7519 2).
+    let t = p.sign(
+        "RS256",
+        json!({"typ": "at+jwt"}),
+        with(&|c| c["exp"] = json!(now() as f64 + 300.5)),
+    );
+    v.verify(&t).await.unwrap();
+
+    // Extensions the verifier would have to understand are refused.
+    let t = p.sign(
+        "RS256",
+        json!({"typ": "at+jwt", "crit": ["b64"], "b64": false}),
+        valid_claims(&p),
+    );
+    assert!(matches!(
+        v.verify(&t).await,
+        Err(Rejection::UnsupportedType(_))
+    ));
+
+    // An ES256 signature naming the RSA key's id: that key cannot have made it.
+    let rsa_kid = {
+        let [h, ..]: [String; 3] = parts(&p.token("svc-bob", None)).try_into().unwrap();
+        let h: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(h)
+                .unwrap(),
+        )
+        .unwrap();
+        h["kid"].as_str().unwrap().to_owned()
+    };
+    let t = p.sign(
+        "ES256",
+        json!({"typ": "at+jwt", "kid": rsa_kid}),
+        valid_claims(&p),
+    );
+    assert!(
+        matches!(v.verify(&t).await, Err(Rejection::BadSignature(ref m)) if m.contains("not a key for")),
+        "{:?}",
+        v.verify(&t).await
+    );
+}
