@@ -11,6 +11,11 @@ use crate::IdentityError;
 pub struct IdentityConfig {
     /// Tokens longer than this are refused before any parsing.
     pub max_token_bytes: usize,
+    /// Tokens whose signature verified, remembered per issuer (by SHA-256
+    /// of the whole token, until they expire or the issuer's key set
+    /// changes) so that a token presented again skips the signature check;
+    /// its claims are checked every time. 0 turns this off.
+    pub verified_token_cache: usize,
     /// Trusted OIDC issuers.
     pub issuers: Vec<IssuerConfig>,
     /// How an mTLS caller's SPIFFE ID becomes a principal.
@@ -40,6 +45,7 @@ impl Default for IdentityConfig {
     fn default() -> Self {
         Self {
             max_token_bytes: 8 * 1024,
+            verified_token_cache: 10_000,
             issuers: Vec::new(),
             workload: WorkloadMapping::default(),
             exchange: None,

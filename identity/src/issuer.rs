@@ -3,7 +3,7 @@
 //! `jwks_min_refresh_seconds`, one fetch at a time), and the per-token
 //! checks: algorithm, key, signature ([`crate::jws`]) and claims.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,13 +17,62 @@ use crate::jws::{JwsAlg, JwsKey};
 use crate::jwt::Unverified;
 use crate::{IdentityError, IssuerConfig, Rejection, TokenKind};
 
-/// The signing keys of one fetch, parsed once.
+/// The signing keys of one fetch, parsed once, and the tokens they verified.
 struct KeySet {
     kids: HashSet<String>,
     keys: Vec<JwsKey>,
+    verified: VerifiedTokens,
+}
+
+/// Tokens whose signature verified under one key set: SHA-256 of the whole
+/// token (header, claims and signature) → its `exp`. Only successes enter,
+/// so nothing a caller sends can make a bad token pass; the set goes with
+/// its key set, so a rotation that retires a key forgets its tokens.
+struct VerifiedTokens {
+    capacity: usize,
+    seen: std::sync::Mutex<HashMap<[u8; 32], f64>>,
+}
+
+impl VerifiedTokens {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            seen: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn digest(token: &str) -> [u8; 32] {
+        let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.as_ref());
+        out
+    }
+
+    fn contains(&self, digest: &[u8; 32]) -> bool {
+        self.capacity > 0 && self.seen.lock().is_ok_and(|s| s.contains_key(digest))
+    }
+
+    /// Remembers a verified token; when full, expired entries go first,
+    /// then everything (bounded memory whatever the traffic).
+    fn insert(&self, digest: [u8; 32], exp: f64, now: f64) {
+        if self.capacity == 0 {
+            return;
+        }
+        let Ok(mut seen) = self.seen.lock() else {
+            return;
+        };
+        if seen.len() >= self.capacity {
+            seen.retain(|_, e| *e > now);
+            if seen.len() >= self.capacity {
+                seen.clear();
+            }
+        }
+        seen.insert(digest, exp);
+    }
 }
 
 impl KeySet {
+    /// Whether the key with `kid` is among these keys (any key without one).
     fn has_key(&self, kid: Option<&str>) -> bool {
         match kid {
             Some(k) => self.kids.contains(k),
@@ -68,12 +117,17 @@ pub(crate) struct Issuer {
     algs: HashSet<JwsAlg>,
     http: reqwest::Client,
     keys: ArcSwapOption<KeySet>,
+    /// Capacity of each key set's [`VerifiedTokens`].
+    verified_capacity: usize,
     refresh: tokio::sync::Mutex<Refresh>,
     fetches: AtomicU64,
 }
 
 impl Issuer {
-    pub(crate) fn new(config: IssuerConfig) -> Result<Self, IdentityError> {
+    pub(crate) fn new(
+        config: IssuerConfig,
+        verified_capacity: usize,
+    ) -> Result<Self, IdentityError> {
         config.validate()?;
         let url = IssuerUrl::new(config.issuer.clone())
             .map_err(|e| IdentityError::Config(format!("issuer {:?}: {e}", config.issuer)))?;
@@ -93,6 +147,7 @@ impl Issuer {
             algs,
             http,
             keys: ArcSwapOption::empty(),
+            verified_capacity,
             refresh: tokio::sync::Mutex::new(Refresh {
                 last_attempt: None,
                 jwks_uri: None,
@@ -133,7 +188,11 @@ impl Issuer {
             .iter()
             .filter_map(|k| k.kid().map(str::to_owned))
             .collect();
-        KeySet { kids, keys }
+        KeySet {
+            kids,
+            keys,
+            verified: VerifiedTokens::new(self.verified_capacity),
+        }
     }
 
     /// The current keys, fetched (discovery first) if there are none yet or
@@ -221,11 +280,19 @@ impl Issuer {
         }
         self.check_audience(u)?;
         let keys = self.keys_for(u.kid.as_deref()).await?;
-        let key = keys.key_for(u.kid.as_deref(), alg)?;
-        let input = token.as_bytes().get(..u.signed_len).unwrap_or_default();
-        key.verify(alg, input, &u.signature)
-            .map_err(Rejection::BadSignature)?;
-        self.check_claims(&u.claims)
+        let digest = VerifiedTokens::digest(token);
+        let seen = keys.verified.contains(&digest);
+        if !seen {
+            let key = keys.key_for(u.kid.as_deref(), alg)?;
+            let input = token.as_bytes().get(..u.signed_len).unwrap_or_default();
+            key.verify(alg, input, &u.signature)
+                .map_err(Rejection::BadSignature)?;
+        }
+        let (exp, now) = self.check_claims(&u.claims)?;
+        if !seen {
+            keys.verified.insert(digest, exp, now);
+        }
+        Ok(())
     }
 
     /// RFC 9068: an access token's `aud` contains one of ours. OpenID
@@ -248,8 +315,12 @@ impl Issuer {
         }
     }
 
-    /// The registered claims of a token whose signature verified.
-    fn check_claims(&self, claims: &serde_json::Map<String, Value>) -> Result<(), Rejection> {
+    /// The registered claims of a token whose signature verified; returns
+    /// its `exp` and the time it was checked at.
+    fn check_claims(
+        &self,
+        claims: &serde_json::Map<String, Value>,
+    ) -> Result<(f64, f64), Rejection> {
         if claims.get("iss").and_then(Value::as_str) != Some(self.config.issuer.as_str()) {
             return Err(Rejection::WrongIssuer(format!(
                 "iss is not {}",
@@ -288,7 +359,7 @@ impl Issuer {
                 return Err(Rejection::NotYetValid(format!("nbf {nbf}, now {now:.0}")));
             }
         }
-        Ok(())
+        Ok((exp, now))
     }
 }
 
@@ -330,6 +401,7 @@ mod tests {
                 .filter_map(|k| k.kid().map(str::to_owned))
                 .collect(),
             keys,
+            verified: VerifiedTokens::new(4),
         };
         let rsa = || key(json!({"kty": "RSA", "kid": "r", "n": c, "e": c}));
         let ec = || key(json!({"kty": "EC", "crv": "P-256", "kid": "e", "x": xy, "y": xy}));
@@ -353,5 +425,27 @@ mod tests {
             Err(Rejection::BadSignature(m)) if m.contains("several")
         ));
         assert!(two.has_key(Some("r2")) && !two.has_key(Some("x")) && two.has_key(None));
+    }
+
+    #[test]
+    fn the_verified_set_is_bounded_and_forgets_expired_tokens_first() {
+        let v = VerifiedTokens::new(2);
+        let (a, b, c) = (
+            VerifiedTokens::digest("a"),
+            VerifiedTokens::digest("b"),
+            VerifiedTokens::digest("c"),
+        );
+        v.insert(a, 100.0, 50.0);
+        v.insert(b, 10.0, 50.0);
+        assert!(v.contains(&a) && v.contains(&b) && !v.contains(&c));
+        // Full: b (expired at 50) goes, a stays.
+        v.insert(c, 100.0, 50.0);
+        assert!(v.contains(&a) && !v.contains(&b) && v.contains(&c));
+        // Full of live tokens: all of them go, b is the only one.
+        v.insert(b, 100.0, 50.0);
+        assert!(!v.contains(&a) && v.contains(&b) && !v.contains(&c));
+        let off = VerifiedTokens::new(0);
+        off.insert(a, 100.0, 50.0);
+        assert!(!off.contains(&a));
     }
 }

@@ -45,7 +45,10 @@ impl TokenVerifier {
         let issuers = config
             .issuers
             .iter()
-            .map(|c| Ok((c.issuer.clone(), Arc::new(Issuer::new(c.clone())?))))
+            .map(|c| {
+                let issuer = Issuer::new(c.clone(), config.verified_token_cache)?;
+                Ok((c.issuer.clone(), Arc::new(issuer)))
+            })
             .collect::<Result<_, IdentityError>>()?;
         Ok(Self {
             issuers,

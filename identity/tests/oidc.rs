@@ -294,6 +294,11 @@ async fn signing_keys_rotate_while_the_verifier_runs() {
         v.verify(&before).await,
         Err(Rejection::UnknownKey { .. })
     ));
+    // Verified (and remembered) under the previous key set: forgotten with it.
+    assert!(matches!(
+        v.verify(&after).await,
+        Err(Rejection::UnknownKey { .. })
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
