@@ -152,7 +152,9 @@ fn signature_floor(n: usize) -> anyhow::Result<[(&'static str, f64); 2]> {
         .stderr(Stdio::null())
         .output()
         .context("openssl makes the RSA key of the signature floor")?;
-    let rsa = signature::RsaKeyPair::from_pkcs8(&out.stdout)
+    // OpenSSL 3.0 writes RSAPrivateKey (PKCS#1) DER here, later ones PKCS#8.
+    let rsa = signature::RsaKeyPair::from_der(&out.stdout)
+        .or_else(|_| signature::RsaKeyPair::from_pkcs8(&out.stdout))
         .map_err(|e| anyhow::anyhow!("openssl's RSA key: {e}"))?;
     let mut rsa_sig = vec![0; rsa.public().modulus_len()];
     rsa.sign(&signature::RSA_PKCS1_SHA256, &rng, &msg, &mut rsa_sig)
