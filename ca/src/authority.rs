@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::authz::{authorize, entity, Caller, IssueAuthorizer, Requester};
+use crate::authz::{authorize, uid, Caller, IssueAuthorizer, Requester, ADMIN, JOIN_TOKEN, SPIFFE};
 use crate::keys::{key_from_pem, key_from_pkcs8, key_pem, CaKey, KeyAlgorithm, PrivateKeyPem};
 use crate::ledger_writer::LedgerWriter;
 use crate::tbs::{TbsCertificate, TbsRecorder};
@@ -816,7 +816,7 @@ impl CertificateAuthority {
     async fn authenticate(&self, requester: &Requester) -> Result<Caller, CaError> {
         Ok(match requester {
             Requester::Admin(name) => Caller {
-                principal: entity("Admin", name),
+                principal: uid(&ADMIN, name),
                 method: "admin",
                 bound: None,
                 caller: None,
@@ -836,7 +836,7 @@ impl CertificateAuthority {
                     })?;
                 let short = &hash[..16];
                 Caller {
-                    principal: entity("JoinToken", short),
+                    principal: uid(&JOIN_TOKEN, short),
                     method: "join_token",
                     bound: Some(rec.spiffe_id),
                     caller: None,
@@ -845,7 +845,7 @@ impl CertificateAuthority {
                 }
             }
             Requester::Workload(id) => Caller {
-                principal: entity("Spiffe", id.as_str()),
+                principal: uid(&SPIFFE, id.as_str()),
                 method: "mtls",
                 bound: None,
                 caller: Some(id.to_string()),
@@ -856,7 +856,7 @@ impl CertificateAuthority {
                 principal,
                 spiffe_id,
             } => Caller {
-                principal: principal.uid.to_string(),
+                principal: principal.uid.clone(),
                 method: "oidc",
                 bound: Some(spiffe_id.to_string()),
                 caller: None,

@@ -2,8 +2,9 @@
 //! decided by an [`IssueAuthorizer`] (the served decision point in
 //! `palisade serve`).
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
+use cedar_policy::{Context, EntityId, EntityTypeName, EntityUid, RestrictedExpression};
 use palisade_policy::{
     Api, Decision, DecisionPoint, DecisionRequest, OnEvaluationError, PolicyBundle, PolicyVersion,
     SourceFile, VerifiedPrincipal,
@@ -39,7 +40,7 @@ pub enum Requester {
 /// The authenticated caller, as the policy sees it.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
-    pub(crate) principal: String,
+    pub(crate) principal: EntityUid,
     pub(crate) method: &'static str,
     pub(crate) bound: Option<String>,
     pub(crate) caller: Option<String>,
@@ -49,6 +50,56 @@ pub(crate) struct Caller {
     pub(crate) entities: Option<serde_json::Value>,
 }
 
+/// A `ca:issue` question, as an [`IssueAuthorizer`] gets it: who asks, for
+/// which SPIFFE ID, and the context the policy sees (`method`,
+/// `requested_spiffe_id`, `bound_spiffe_id`, `caller_spiffe_id`; empty
+/// strings when not applicable).
+#[derive(Debug, Clone)]
+pub struct IssueQuestion {
+    principal: EntityUid,
+    resource: EntityUid,
+    method: &'static str,
+    requested: String,
+    bound: String,
+    caller: String,
+    /// Request-scoped entities (a token principal's groups and attributes).
+    entities: Option<serde_json::Value>,
+}
+
+impl IssueQuestion {
+    /// Principal, action (`Action::"ca:issue"`) and resource; with
+    /// `json_context`, the context as JSON too (what a decision log
+    /// records; evaluation uses [`Self::context`]).
+    pub fn request(&self, json_context: bool) -> DecisionRequest {
+        DecisionRequest {
+            principal: self.principal.clone(),
+            action: ACTION.clone(),
+            resource: self.resource.clone(),
+            context: json_context.then(|| {
+                serde_json::json!({
+                    "method": self.method,
+                    "requested_spiffe_id": self.requested,
+                    "bound_spiffe_id": self.bound,
+                    "caller_spiffe_id": self.caller,
+                })
+            }),
+            entities: self.entities.clone(),
+        }
+    }
+
+    /// The Cedar context, built directly (no JSON to parse).
+    pub fn context(&self) -> Result<Context, CaError> {
+        let s = |v: &str| RestrictedExpression::new_string(v.to_owned());
+        Context::from_pairs([
+            ("method".to_owned(), s(self.method)),
+            ("requested_spiffe_id".to_owned(), s(&self.requested)),
+            ("bound_spiffe_id".to_owned(), s(&self.bound)),
+            ("caller_spiffe_id".to_owned(), s(&self.caller)),
+        ])
+        .map_err(|e| CaError::BadRequest(format!("ca:issue context: {e}")))
+    }
+}
+
 /// Who decides `ca:issue`. Fail closed: whatever cannot be decided is a deny.
 ///
 /// `palisade serve` passes its [`DecisionPoint`]: issuance is then decided on
@@ -56,23 +107,28 @@ pub(crate) struct Caller {
 /// decision log like any other. [`IssuePolicy`] is a fixed compiled policy
 /// without a log (embedding, tests, benchmarks).
 pub trait IssueAuthorizer: Send + Sync + 'static {
-    /// Decides one `ca:issue` request; returns the decision and the etag of
-    /// the policy version that decided.
-    fn decide_issue(&self, request: &DecisionRequest) -> (Decision, Arc<str>);
+    /// Decides one `ca:issue` question; returns the decision and the etag
+    /// of the policy version that decided.
+    fn decide_issue(&self, question: &IssueQuestion) -> (Decision, Arc<str>);
 }
 
 impl IssueAuthorizer for DecisionPoint {
-    fn decide_issue(&self, request: &DecisionRequest) -> (Decision, Arc<str>) {
+    fn decide_issue(&self, question: &IssueQuestion) -> (Decision, Arc<str>) {
         let mut id = [0u8; 12];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
         let request_id: Arc<str> = format!("ca-issue-{}", hex::encode(id)).into();
-        self.decide(Api::Embedded, &request_id, request)
+        let request = question.request(true);
+        match question.context() {
+            Ok(context) => self.decide_in(Api::Embedded, &request_id, &request, context),
+            // Recorded in the decision log like any request that fails.
+            Err(_) => self.decide(Api::Embedded, &request_id, &request),
+        }
     }
 }
 
 impl<T: IssueAuthorizer + ?Sized> IssueAuthorizer for Arc<T> {
-    fn decide_issue(&self, request: &DecisionRequest) -> (Decision, Arc<str>) {
-        (**self).decide_issue(request)
+    fn decide_issue(&self, question: &IssueQuestion) -> (Decision, Arc<str>) {
+        (**self).decide_issue(question)
     }
 }
 
@@ -127,9 +183,32 @@ impl IssuePolicy {
 }
 
 impl IssueAuthorizer for IssuePolicy {
-    fn decide_issue(&self, request: &DecisionRequest) -> (Decision, Arc<str>) {
-        (self.version.decide(request), self.version.etag().into())
+    fn decide_issue(&self, question: &IssueQuestion) -> (Decision, Arc<str>) {
+        let decision = match question.context() {
+            Ok(context) => self.version.decide_in(&question.request(false), context),
+            Err(e) => Decision::deny_with_error(e.to_string()),
+        };
+        (decision, self.version.etag().into())
     }
+}
+
+/// Entity types of the `ca:issue` policy, parsed once.
+pub(crate) static ADMIN: LazyLock<EntityTypeName> = LazyLock::new(|| type_name("Admin"));
+/// A join token principal.
+pub(crate) static JOIN_TOKEN: LazyLock<EntityTypeName> = LazyLock::new(|| type_name("JoinToken"));
+/// A SPIFFE ID: workload principal, and the resource asked for.
+pub(crate) static SPIFFE: LazyLock<EntityTypeName> = LazyLock::new(|| type_name("Spiffe"));
+static ACTION: LazyLock<EntityUid> = LazyLock::new(|| {
+    EntityUid::from_type_name_and_id(type_name("Action"), EntityId::new("ca:issue"))
+});
+
+fn type_name(name: &str) -> EntityTypeName {
+    name.parse().expect("a valid Cedar entity type name")
+}
+
+/// The entity `ty::"id"`, built directly (no Cedar parsing).
+pub(crate) fn uid(ty: &EntityTypeName, id: &str) -> EntityUid {
+    EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
 }
 
 /// Asks `authorizer` whether `caller` may obtain `requested`.
@@ -138,23 +217,16 @@ pub(crate) fn authorize(
     caller: &Caller,
     requested: &SpiffeId,
 ) -> Result<(), CaError> {
-    let uid = |s: &str| {
-        s.parse::<cedar_policy::EntityUid>()
-            .map_err(|e| CaError::BadRequest(format!("entity {s}: {e}")))
-    };
-    let req = DecisionRequest {
-        principal: uid(&caller.principal)?,
-        action: uid(r#"Action::"ca:issue""#)?,
-        resource: uid(&entity("Spiffe", requested.as_str()))?,
-        context: Some(serde_json::json!({
-            "method": caller.method,
-            "requested_spiffe_id": requested.as_str(),
-            "bound_spiffe_id": caller.bound.clone().unwrap_or_default(),
-            "caller_spiffe_id": caller.caller.clone().unwrap_or_default(),
-        })),
+    let question = IssueQuestion {
+        principal: caller.principal.clone(),
+        resource: uid(&SPIFFE, requested.as_str()),
+        method: caller.method,
+        requested: requested.as_str().to_owned(),
+        bound: caller.bound.clone().unwrap_or_default(),
+        caller: caller.caller.clone().unwrap_or_default(),
         entities: caller.entities.clone(),
     };
-    let (d, etag) = authorizer.decide_issue(&req);
+    let (d, etag) = authorizer.decide_issue(&question);
     if d.allowed {
         Ok(())
     } else {
@@ -171,8 +243,4 @@ pub(crate) fn authorize(
             }
         )))
     }
-}
-
-pub(crate) fn entity(t: &str, id: &str) -> String {
-    format!("{t}::{}", serde_json::Value::from(id))
 }

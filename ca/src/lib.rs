@@ -72,7 +72,7 @@ pub use authority::{
     pem_to_der, spiffe_id_of_der, CaConfig, CertificateAuthority, Crl, IssueRequest, IssuedCert,
     JoinToken, MAX_CSR_BYTES, MAX_EXTRA_SANS, REVOCATION_REASONS,
 };
-pub use authz::{IssueAuthorizer, IssuePolicy, Requester, DEFAULT_ISSUE_POLICY};
+pub use authz::{IssueAuthorizer, IssuePolicy, IssueQuestion, Requester, DEFAULT_ISSUE_POLICY};
 pub use error::CaError;
 pub use keys::{KeyAlgorithm, PrivateKeyPem};
 pub use palisade_store::{CertFilter, CertRecord};

@@ -118,6 +118,39 @@ pub struct AdminGuard {
     pdp: Option<Arc<DecisionPoint>>,
     tokens: Option<Arc<dyn TokenAuthenticator>>,
     break_glass: Option<Zeroizing<[u8; 32]>>,
+    break_glass_warnings: BreakGlassWarnings,
+}
+
+/// The operator's warning about break-glass use: at once on first use, then
+/// at most once a minute with the number of uses since the last one (every
+/// use is in the decision log; a log line per request would flood the
+/// operator's log and cost the request path a formatted write).
+#[derive(Default)]
+struct BreakGlassWarnings {
+    /// Uses since the last warning, and when it went out.
+    state: std::sync::Mutex<(u64, Option<std::time::Instant>)>,
+}
+
+impl BreakGlassWarnings {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+    fn used(&self, action: AdminAction, route: &str) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        st.0 += 1;
+        if st.1.is_some_and(|t| t.elapsed() < Self::EVERY) {
+            return;
+        }
+        tracing::warn!(
+            action = action.as_str(),
+            route,
+            uses = st.0,
+            "break-glass admin token used ({} times since the last warning)",
+            st.0
+        );
+        *st = (0, Some(std::time::Instant::now()));
+    }
 }
 
 impl std::fmt::Debug for AdminGuard {
@@ -163,6 +196,7 @@ impl AdminGuard {
             pdp,
             tokens,
             break_glass: break_glass.map(|t| Zeroizing::new(Sha256::digest(t.as_bytes()).into())),
+            break_glass_warnings: BreakGlassWarnings::default(),
         }
     }
 
@@ -224,11 +258,7 @@ impl AdminGuard {
         let action_uid = format!("Action::{}", Value::from(action.as_str()));
         let (principal, credential) = match caller {
             Caller::BreakGlass => {
-                tracing::warn!(
-                    action = action.as_str(),
-                    route,
-                    "break-glass admin token used"
-                );
+                self.break_glass_warnings.used(action, route);
                 let Some(pdp) = &self.pdp else {
                     return Ok(AdminCaller {
                         principal: BREAK_GLASS_PRINCIPAL.into(),
@@ -356,5 +386,31 @@ pub(crate) async fn decision_gate(
                 "the decision endpoints require an OIDC bearer token or an mTLS client certificate"
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn break_glass_warns_at_once_then_counts_until_the_next_minute() {
+        let w = BreakGlassWarnings::default();
+        w.used(AdminAction::CaIssue, "/ca/v1/issue");
+        let first = w.state.lock().unwrap().1;
+        assert_eq!(
+            w.state.lock().unwrap().0,
+            0,
+            "the first use is warned about"
+        );
+        assert!(first.is_some());
+        w.used(AdminAction::CaIssue, "/ca/v1/issue");
+        w.used(AdminAction::CaIssue, "/ca/v1/issue");
+        let st = *w.state.lock().unwrap();
+        assert_eq!(st, (2, first), "later uses wait for the next warning");
+        // A minute later the next use warns with the count.
+        w.state.lock().unwrap().1 = first.and_then(|t| t.checked_sub(BreakGlassWarnings::EVERY));
+        w.used(AdminAction::CaIssue, "/ca/v1/issue");
+        assert_eq!(w.state.lock().unwrap().0, 0);
     }
 }

@@ -222,6 +222,24 @@ impl DecisionPoint {
         Deadline(Instant::now() + Duration::from_millis(self.limits.deadline_ms))
     }
 
+    /// [`Self::decide`] with a context its caller built directly (see
+    /// [`PolicyVersion::decide_in`]); `req.context` is what the decision log
+    /// records.
+    pub fn decide_in(
+        &self,
+        api: Api,
+        request_id: &Arc<str>,
+        req: &DecisionRequest,
+        context: cedar_policy::Context,
+    ) -> (Decision, Arc<str>) {
+        let version = self.policies.load();
+        let etag: Arc<str> = version.etag().into();
+        let decision = self.logged(&etag, api, request_id, req, None, || {
+            version.decide_in(req, context)
+        });
+        (decision, etag)
+    }
+
     /// Decides, logs and counts one request.
     fn decide_logged(
         &self,
@@ -232,8 +250,23 @@ impl DecisionPoint {
         req: &DecisionRequest,
         attributes: Option<Value>,
     ) -> Decision {
+        self.logged(etag, api, request_id, req, attributes, || {
+            version.decide(req)
+        })
+    }
+
+    /// Runs `evaluate`, then logs and counts its decision on `req`.
+    fn logged(
+        &self,
+        etag: &Arc<str>,
+        api: Api,
+        request_id: &Arc<str>,
+        req: &DecisionRequest,
+        attributes: Option<Value>,
+        evaluate: impl FnOnce() -> Decision,
+    ) -> Decision {
         let start = Instant::now();
-        let mut decision = version.decide(req);
+        let mut decision = evaluate();
         let elapsed = start.elapsed();
         let entry = DecisionEntry {
             time: SystemTime::now(),

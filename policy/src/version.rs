@@ -279,6 +279,15 @@ impl PolicyVersion {
                 }
             }
         };
+        self.decide_in(req, context)
+    }
+
+    /// Decides `req` in `context`, a Cedar context its caller built directly
+    /// (`Context::from_pairs`), with no JSON to parse: for embedded callers
+    /// whose context has a fixed shape (the CA's `ca:issue`). `req.context`
+    /// is not read. With a schema, the context is still validated against
+    /// the action's. Never panics and never fails open, like [`Self::decide`].
+    pub fn decide_in(&self, req: &DecisionRequest, context: Context) -> Decision {
         let request = match Request::new(
             req.principal.clone(),
             req.action.clone(),

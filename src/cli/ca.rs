@@ -107,7 +107,7 @@ pub(crate) struct NoIssuance;
 impl IssueAuthorizer for NoIssuance {
     fn decide_issue(
         &self,
-        _: &palisade_policy::DecisionRequest,
+        _: &palisade_ca::IssueQuestion,
     ) -> (palisade_policy::Decision, Arc<str>) {
         (
             palisade_policy::Decision::deny_with_error("this command does not issue certificates"),
