@@ -69,8 +69,9 @@ pub enum TokenKind {
 pub struct IssuerConfig {
     /// The issuer URL exactly as in its tokens' `iss` and its discovery document.
     pub issuer: String,
-    /// Accepted audiences: a token's `aud` must contain one of them (for ID
-    /// tokens, the client id).
+    /// Accepted audiences: an access token's `aud` must contain one of them
+    /// (RFC 9068); an ID token's must contain one (the client id) and no
+    /// audience outside this list (OIDC Core 3.1.3.7).
     pub audiences: Vec<String>,
     /// Allowed signature algorithms (asymmetric only: `RS256`, `RS384`,
     /// `RS512`, `PS256`, `PS384`, `PS512`, `ES256`, `ES384`, `EdDSA`).
