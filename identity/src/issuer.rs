@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 use openidconnect::core::{CoreJsonWebKeySet, CoreProviderMetadata};
-use openidconnect::{reqwest, IssuerUrl, JsonWebKeySetUrl};
+use openidconnect::{reqwest, HttpRequest, HttpResponse, IssuerUrl, JsonWebKeySetUrl};
 use serde_json::Value;
 
 use crate::jws::{JwsAlg, JwsKey};
@@ -247,12 +247,13 @@ impl Issuer {
     }
 
     async fn fetch(&self, st: &mut Refresh) -> Result<CoreJsonWebKeySet, String> {
+        let http = BoundedHttp(&self.http);
         match &st.jwks_uri {
-            Some(uri) => CoreJsonWebKeySet::fetch_async(uri, &self.http)
+            Some(uri) => CoreJsonWebKeySet::fetch_async(uri, &http)
                 .await
                 .map_err(|e| format!("key set: {}", error_chain(&e))),
             None => {
-                let meta = CoreProviderMetadata::discover_async(self.url.clone(), &self.http)
+                let meta = CoreProviderMetadata::discover_async(self.url.clone(), &http)
                     .await
                     .map_err(|e| format!("discovery: {}", error_chain(&e)))?;
                 st.jwks_uri = Some(meta.jwks_uri().clone());
@@ -369,6 +370,61 @@ fn audiences(claims: &serde_json::Map<String, Value>) -> Vec<&str> {
         Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
         _ => Vec::new(),
     }
+}
+
+/// Largest discovery document or key set read from an issuer, in bytes.
+pub(crate) const MAX_METADATA_BYTES: usize = 1024 * 1024;
+
+/// Why a discovery document or key set was not read.
+#[derive(Debug, thiserror::Error)]
+enum FetchError {
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    #[error("the response is larger than {MAX_METADATA_BYTES} bytes")]
+    TooLarge,
+}
+
+/// The HTTP client of discovery and key-set fetches: answers are read up to
+/// [`MAX_METADATA_BYTES`].
+struct BoundedHttp<'a>(&'a reqwest::Client);
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for BoundedHttp<'_> {
+    type Error = FetchError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<HttpResponse, FetchError>> + Send + 'c>,
+    >;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(bounded_call(self.0, request))
+    }
+}
+
+/// Sends `request` and reads at most [`MAX_METADATA_BYTES`] of the answer:
+/// an issuer's documents are read into memory before they are parsed, and a
+/// hostile or broken issuer must not grow that without bound (the fetch
+/// timeout bounds the time, this bounds the memory).
+async fn bounded_call(
+    http: &reqwest::Client,
+    request: HttpRequest,
+) -> Result<HttpResponse, FetchError> {
+    let mut response = http.execute(reqwest::Request::try_from(request)?).await?;
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_METADATA_BYTES as u64)
+    {
+        return Err(FetchError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_METADATA_BYTES {
+            return Err(FetchError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let mut answer = HttpResponse::new(body);
+    *answer.status_mut() = response.status();
+    *answer.headers_mut() = std::mem::take(response.headers_mut());
+    Ok(answer)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -460,3 +460,79 @@ async fn audiences_required_claims_and_key_types_are_checked() {
         v.verify(&t).await
     );
 }
+
+/// An issuer whose discovery document is valid but whose key set never ends
+/// (no length, streamed until the connection closes): the verifier stops
+/// reading at its bound and refuses, naming the reason.
+#[tokio::test]
+async fn an_oversized_key_set_is_refused_without_reading_it_all() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let discovery = json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/auth"),
+        "jwks_uri": format!("{issuer}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    })
+    .to_string();
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sent_by_server = sent.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let discovery = discovery.clone();
+            let sent = sent_by_server.clone();
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 4096];
+                let n = conn.read(&mut head).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&head[..n]).to_string();
+                if head.starts_with("GET /.well-known/openid-configuration") {
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n{discovery}",
+                        discovery.len()
+                    );
+                    let _ = conn.write_all(answer.as_bytes()).await;
+                } else {
+                    // A key set of 64 MiB, if anyone read it all.
+                    let _ = conn
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                              connection: close\r\n\r\n{\"keys\":[",
+                        )
+                        .await;
+                    let padding = vec![b' '; 64 * 1024];
+                    for _ in 0..1024 {
+                        if conn.write_all(&padding).await.is_err() {
+                            break;
+                        }
+                        sent.fetch_add(padding.len(), std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+    });
+
+    let v = verifier(vec![IssuerConfig {
+        issuer: issuer.clone(),
+        audiences: vec![AUD.into()],
+        ..Default::default()
+    }]);
+    let p = OidcProvider::shared();
+    let mut claims = valid_claims(&p);
+    claims["iss"] = json!(issuer);
+    let t = p.sign("RS256", json!({"typ": "at+jwt"}), claims);
+    match v.verify(&t).await {
+        Err(Rejection::IssuerUnavailable { reason, .. }) => assert!(
+            reason.contains("larger than 1048576 bytes"),
+            "unexpected reason: {reason}"
+        ),
+        other => panic!("an oversized key set must be refused, got {other:?}"),
+    }
+    assert!(
+        sent.load(std::sync::atomic::Ordering::SeqCst) < 16 * 1024 * 1024,
+        "the verifier kept reading the key set after its bound"
+    );
+}
