@@ -202,18 +202,39 @@ pub trait CertLedger: Send + Sync + 'static {
     }
 }
 
+/// Page cache of the ledger's writing connection, in KiB (filled only as
+/// pages are read).
+const LEDGER_CACHE_KIB: u32 = 64 * 1024;
+
 /// The SQLite ledger (shares the database file with [`crate::SqliteStore`]).
+///
+/// Every write goes through one connection of its own. In WAL mode a
+/// connection drops its page cache whenever another connection has committed
+/// since its last transaction; with writes spread over a pool, each group
+/// commit would read the pages it updates back from the file. Serials are
+/// random, so each issuance lands on a random page of the serial index: the
+/// writing connection keeps up to [`LEDGER_CACHE_KIB`] of pages instead of
+/// SQLite's default 2 MB.
 #[derive(Debug, Clone)]
 pub struct SqliteLedger {
+    /// Reads.
     pool: SqlitePool,
+    /// Writes: one connection (the same pool as `pool` for an in-memory
+    /// database, which exists once per connection).
+    writer: SqlitePool,
 }
 
 impl SqliteLedger {
     /// Opens the database at `url` (`sqlite://PATH` or `sqlite::memory:`)
     /// with full fsync on commit, and brings the schema up to date.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let pool = crate::sqlite::open_pool(url, SqliteSynchronous::Full).await?;
-        Ok(Self { pool })
+        let pool = crate::sqlite::open_pool(url, SqliteSynchronous::Full, 4, 2_000).await?;
+        let writer = if url.contains(":memory:") {
+            pool.clone()
+        } else {
+            crate::sqlite::open_pool(url, SqliteSynchronous::Full, 1, LEDGER_CACHE_KIB).await?
+        };
+        Ok(Self { pool, writer })
     }
 }
 
@@ -221,7 +242,7 @@ const CERT_COLUMNS: &str = "serial, issuer_id, spiffe_id, sans, public_key_hash,
      not_after, requester, status, tbs_der, cert_der, revoked_at, revocation_reason, created_at";
 
 /// Splits a batch into statements of 32, 16, 8, 4, 2 and 1 rows: few
-/// statements per batch, and few distinct statement texts for the
+/// statements per batch, and one query text per batch size for the
 /// connection's prepared-statement cache.
 fn statement_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
     std::iter::from_fn(move || {
@@ -302,19 +323,27 @@ impl CertLedger for SqliteLedger {
         if reserve.is_empty() && complete.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for chunk in statement_chunks(reserve) {
-            let mut sql = String::from(
-                "INSERT INTO ca_certificates (serial, issuer_id, spiffe_id, sans, public_key_hash, \
-                 not_before, not_after, requester, status, tbs_der, cert_der, created_at) VALUES ",
-            );
-            push_rows(
-                &mut sql,
-                chunk.len(),
-                "(?,?,?,?,?,?,?,?,'reserved',?,NULL,?)",
-            );
+        // One round trip to the connection's worker per list: every chunk's
+        // statement goes in one multi-statement query (sqlx binds the
+        // arguments statement by statement, in order).
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        if !reserve.is_empty() {
+            let mut sql = String::new();
+            for chunk in statement_chunks(reserve) {
+                sql.push_str(
+                    "INSERT INTO ca_certificates (serial, issuer_id, spiffe_id, sans, \
+                     public_key_hash, not_before, not_after, requester, status, tbs_der, \
+                     cert_der, created_at) VALUES ",
+                );
+                push_rows(
+                    &mut sql,
+                    chunk.len(),
+                    "(?,?,?,?,?,?,?,?,'reserved',?,NULL,?)",
+                );
+                sql.push(';');
+            }
             let mut q = sqlx::query(&sql);
-            for c in chunk {
+            for c in reserve {
                 let sans = serde_json::to_string(&c.sans).unwrap_or_else(|_| "[]".into());
                 q = q
                     .bind(&c.serial)
@@ -330,25 +359,28 @@ impl CertLedger for SqliteLedger {
             }
             q.execute(&mut *tx).await?;
         }
-        for chunk in statement_chunks(complete) {
+        if !complete.is_empty() {
             // One row per completion; a serial that is unknown or completed
             // with other bytes leaves fewer rows changed than asked.
-            let mut sql = String::from(
-                "UPDATE ca_certificates SET cert_der = v.column2, \
-                 status = CASE status WHEN 'reserved' THEN 'issued' ELSE status END \
-                 FROM (VALUES ",
-            );
-            push_rows(&mut sql, chunk.len(), "(?,?)");
-            sql.push_str(
-                ") AS v WHERE ca_certificates.serial = v.column1 \
-                 AND (cert_der IS NULL OR cert_der = v.column2)",
-            );
+            let mut sql = String::new();
+            for chunk in statement_chunks(complete) {
+                sql.push_str(
+                    "UPDATE ca_certificates SET cert_der = v.column2, \
+                     status = CASE status WHEN 'reserved' THEN 'issued' ELSE status END \
+                     FROM (VALUES ",
+                );
+                push_rows(&mut sql, chunk.len(), "(?,?)");
+                sql.push_str(
+                    ") AS v WHERE ca_certificates.serial = v.column1 \
+                     AND (cert_der IS NULL OR cert_der = v.column2);",
+                );
+            }
             let mut q = sqlx::query(&sql);
-            for c in chunk {
+            for c in complete {
                 q = q.bind(&c.serial).bind(&c.cert_der);
             }
             let n = q.execute(&mut *tx).await?.rows_affected();
-            if n != chunk.len() as u64 {
+            if n != complete.len() as u64 {
                 return Err(StoreError::Query(sqlx::Error::RowNotFound));
             }
         }
@@ -419,7 +451,7 @@ impl CertLedger for SqliteLedger {
     }
 
     async fn revoke_cert(&self, serial: &str, reason: &str, at: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let exists = sqlx::query("SELECT 1 FROM ca_certificates WHERE serial = ?")
             .bind(serial)
             .fetch_optional(&mut *tx)
@@ -470,7 +502,7 @@ impl CertLedger for SqliteLedger {
         .bind(&i.parent_id)
         .bind(&i.not_after)
         .bind(&i.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -496,7 +528,7 @@ impl CertLedger for SqliteLedger {
         .bind(&t.created_by)
         .bind(&t.created_at)
         .bind(&t.used_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -514,7 +546,7 @@ impl CertLedger for SqliteLedger {
         .bind(now)
         .bind(token_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         row.as_ref().map(token_from_row).transpose()
     }
@@ -525,7 +557,7 @@ impl CertLedger for SqliteLedger {
         )
         .bind(issuer_id)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         Ok(row.try_get("number")?)
     }
@@ -550,7 +582,7 @@ impl CertLedger for SqliteLedger {
     }
 
     async fn bundle_sequence(&self, digest: &str, now: &str) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let stored = sqlx::query("SELECT sequence, digest FROM ca_bundle_sequence WHERE id = 1")
             .fetch_optional(&mut *tx)
             .await?;

@@ -24,14 +24,15 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` and runs migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let pool = open_pool(url, SqliteSynchronous::Normal).await?;
+        let pool = open_pool(url, SqliteSynchronous::Normal, 4, 2_000).await?;
         Ok(Self { pool })
     }
 }
 
 /// Opens (creating if needed) the SQLite database at `url` (`sqlite://PATH`
-/// or `sqlite::memory:`) in WAL mode with the given fsync level, and brings
-/// the schema up to date.
+/// or `sqlite::memory:`) in WAL mode with the given fsync level, at most
+/// `connections` connections and a page cache of at most `cache_kib` KiB per
+/// connection, and brings the schema up to date.
 ///
 /// Write transactions start with `BEGIN IMMEDIATE`: a deferred transaction
 /// that reads and then writes cannot wait for another writer in WAL mode and
@@ -40,6 +41,8 @@ impl SqliteStore {
 pub(crate) async fn open_pool(
     url: &str,
     synchronous: SqliteSynchronous,
+    connections: u32,
+    cache_kib: u32,
 ) -> Result<SqlitePool, StoreError> {
     let open_err = |source| StoreError::Open {
         url: url.to_owned(),
@@ -50,12 +53,14 @@ pub(crate) async fn open_pool(
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(synchronous)
+        // Negative: a size in KiB (SQLite's default is 2,000 KiB).
+        .pragma("cache_size", format!("-{cache_kib}"))
         .busy_timeout(std::time::Duration::from_secs(10))
         .foreign_keys(true);
     let in_memory = url.contains(":memory:");
     let pool = SqlitePoolOptions::new()
         // An in-memory database exists once per connection.
-        .max_connections(if in_memory { 1 } else { 4 })
+        .max_connections(if in_memory { 1 } else { connections })
         .connect_with(options)
         .await
         .map_err(open_err)?;
