@@ -281,8 +281,9 @@ impl Issuer {
         }
         self.check_audience(u)?;
         let keys = self.keys_for(u.kid.as_deref()).await?;
-        let digest = VerifiedTokens::digest(token);
-        let seen = keys.verified.contains(&digest);
+        // No digest when the cache is off (`verified_token_cache = 0`).
+        let digest = (keys.verified.capacity > 0).then(|| VerifiedTokens::digest(token));
+        let seen = digest.as_ref().is_some_and(|d| keys.verified.contains(d));
         if !seen {
             let key = keys.key_for(u.kid.as_deref(), alg)?;
             let input = token.as_bytes().get(..u.signed_len).unwrap_or_default();
@@ -290,7 +291,7 @@ impl Issuer {
                 .map_err(Rejection::BadSignature)?;
         }
         let (exp, now) = self.check_claims(&u.claims)?;
-        if !seen {
+        if let (false, Some(digest)) = (seen, digest) {
             keys.verified.insert(digest, exp, now);
         }
         Ok(())

@@ -50,6 +50,20 @@ fn verifier(issuers: Vec<IssuerConfig>) -> TokenVerifier {
     .unwrap()
 }
 
+/// A verifier trusting only `issuer`, and an access token naming it (signed
+/// by the test provider's key, which `issuer` does not serve).
+fn verifier_and_token_for(issuer: &str) -> (TokenVerifier, String) {
+    let v = verifier(vec![IssuerConfig {
+        issuer: issuer.to_owned(),
+        audiences: vec![AUD.into()],
+        ..Default::default()
+    }]);
+    let p = OidcProvider::shared();
+    let mut claims = valid_claims(&p);
+    claims["iss"] = json!(issuer);
+    (v, p.sign("RS256", json!({"typ": "at+jwt"}), claims))
+}
+
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -179,6 +193,12 @@ async fn every_kind_of_bad_token_is_refused_with_its_reason() {
         leeway_seconds: 0,
         ..issuer_config(&p)
     }]);
+    // The key set first, so that the 1 s token is checked as soon as it is
+    // issued, however slow the machine.
+    strict
+        .verify(&p.sign("RS256", json!({"typ": "at+jwt"}), valid_claims(&p)))
+        .await
+        .unwrap();
     let short = p.token("svc-short", None);
     strict.verify(&short).await.unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -334,15 +354,7 @@ async fn a_flood_of_unknown_key_ids_fetches_the_key_set_at_most_once() {
 #[tokio::test]
 async fn an_unreachable_issuer_fails_closed() {
     let issuer = format!("http://127.0.0.1:{}", palisade_testkit::closed_port());
-    let v = verifier(vec![IssuerConfig {
-        issuer: issuer.clone(),
-        audiences: vec![AUD.into()],
-        ..Default::default()
-    }]);
-    let p = OidcProvider::shared();
-    let mut claims = valid_claims(&p);
-    claims["iss"] = json!(issuer);
-    let t = p.sign("RS256", json!({"typ": "at+jwt"}), claims);
+    let (v, t) = verifier_and_token_for(&issuer);
     assert!(matches!(
         v.verify(&t).await,
         Err(Rejection::IssuerUnavailable { .. })
@@ -515,15 +527,7 @@ async fn an_oversized_key_set_is_refused_without_reading_it_all() {
         }
     });
 
-    let v = verifier(vec![IssuerConfig {
-        issuer: issuer.clone(),
-        audiences: vec![AUD.into()],
-        ..Default::default()
-    }]);
-    let p = OidcProvider::shared();
-    let mut claims = valid_claims(&p);
-    claims["iss"] = json!(issuer);
-    let t = p.sign("RS256", json!({"typ": "at+jwt"}), claims);
+    let (v, t) = verifier_and_token_for(&issuer);
     match v.verify(&t).await {
         Err(Rejection::IssuerUnavailable { reason, .. }) => assert!(
             reason.contains("larger than 1048576 bytes"),
