@@ -214,7 +214,8 @@ const LEDGER_CACHE_KIB: u32 = 64 * 1024;
 /// commit would read the pages it updates back from the file. Serials are
 /// random, so each issuance lands on a random page of the serial index: the
 /// writing connection keeps up to [`LEDGER_CACHE_KIB`] of pages instead of
-/// SQLite's default 2 MB.
+/// SQLite's default 2 MB. Commits of [`crate::SqliteStore`] to the same file
+/// (the decision log) still drop that cache.
 #[derive(Debug, Clone)]
 pub struct SqliteLedger {
     /// Reads.
