@@ -117,12 +117,8 @@ impl IssueAuthorizer for DecisionPoint {
         let mut id = [0u8; 12];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
         let request_id: Arc<str> = format!("ca-issue-{}", hex::encode(id)).into();
-        let request = question.request(true);
-        match question.context() {
-            Ok(context) => self.decide_in(Api::Embedded, &request_id, &request, context),
-            // Recorded in the decision log like any request that fails.
-            Err(_) => self.decide(Api::Embedded, &request_id, &request),
-        }
+        let context = question.context().map_err(|e| e.to_string());
+        self.decide_in(Api::Embedded, &request_id, &question.request(true), context)
     }
 }
 

@@ -224,18 +224,20 @@ impl DecisionPoint {
 
     /// [`Self::decide`] with a context its caller built directly (see
     /// [`PolicyVersion::decide_in`]); `req.context` is what the decision log
-    /// records.
+    /// records. A context that could not be built (`Err`, its reason) is a
+    /// deny, logged like any other decision: never an evaluation without it.
     pub fn decide_in(
         &self,
         api: Api,
         request_id: &Arc<str>,
         req: &DecisionRequest,
-        context: cedar_policy::Context,
+        context: Result<cedar_policy::Context, String>,
     ) -> (Decision, Arc<str>) {
         let version = self.policies.load();
         let etag: Arc<str> = version.etag().into();
-        let decision = self.logged(&etag, api, request_id, req, None, || {
-            version.decide_in(req, context)
+        let decision = self.logged(&etag, api, request_id, req, None, || match context {
+            Ok(context) => version.decide_in(req, context),
+            Err(reason) => Decision::deny_with_error(reason),
         });
         (decision, etag)
     }
