@@ -374,7 +374,7 @@ fn audiences(claims: &serde_json::Map<String, Value>) -> Vec<&str> {
 }
 
 /// Largest discovery document or key set read from an issuer, in bytes.
-pub(crate) const MAX_METADATA_BYTES: usize = 1024 * 1024;
+const MAX_METADATA_BYTES: usize = 1024 * 1024;
 
 /// Why a discovery document or key set was not read.
 #[derive(Debug, thiserror::Error)]

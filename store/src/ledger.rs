@@ -230,7 +230,7 @@ impl SqliteLedger {
     /// with full fsync on commit, and brings the schema up to date.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let pool = crate::sqlite::open_pool(url, SqliteSynchronous::Full, 4, 2_000).await?;
-        let writer = if url.contains(":memory:") {
+        let writer = if crate::sqlite::in_memory(url) {
             pool.clone()
         } else {
             crate::sqlite::open_pool(url, SqliteSynchronous::Full, 1, LEDGER_CACHE_KIB).await?

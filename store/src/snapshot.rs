@@ -15,7 +15,7 @@ use crate::StoreError;
 
 /// The database file of a `sqlite://PATH` URL; `None` for other URLs and in-memory databases.
 pub fn sqlite_path(url: &str) -> Option<PathBuf> {
-    if url.contains(":memory:") {
+    if crate::sqlite::in_memory(url) {
         return None;
     }
     let rest = url

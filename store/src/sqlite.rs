@@ -29,6 +29,11 @@ impl SqliteStore {
     }
 }
 
+/// Whether `url` names an in-memory database (one per connection).
+pub(crate) fn in_memory(url: &str) -> bool {
+    url.contains(":memory:")
+}
+
 /// Opens (creating if needed) the SQLite database at `url` (`sqlite://PATH`
 /// or `sqlite::memory:`) in WAL mode with the given fsync level, at most
 /// `connections` connections and a page cache of at most `cache_kib` KiB per
@@ -57,10 +62,9 @@ pub(crate) async fn open_pool(
         .pragma("cache_size", format!("-{cache_kib}"))
         .busy_timeout(std::time::Duration::from_secs(10))
         .foreign_keys(true);
-    let in_memory = url.contains(":memory:");
     let pool = SqlitePoolOptions::new()
         // An in-memory database exists once per connection.
-        .max_connections(if in_memory { 1 } else { connections })
+        .max_connections(if in_memory(url) { 1 } else { connections })
         .connect_with(options)
         .await
         .map_err(open_err)?;
