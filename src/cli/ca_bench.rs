@@ -44,6 +44,8 @@ pub(crate) struct Figures {
     pub(crate) p50_ms: f64,
     pub(crate) p99_ms: f64,
     pub(crate) count: usize,
+    /// Mean size of a response body, in bytes.
+    pub(crate) body_bytes: usize,
 }
 
 /// `n` P-256 CSRs made by OpenSSL.
@@ -123,6 +125,7 @@ pub(crate) async fn measure(
         let target = target.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
+            let mut bytes = 0;
             let mut i = w;
             while Instant::now() < deadline {
                 let (urls, headers, bodies) = &*target;
@@ -146,14 +149,18 @@ pub(crate) async fn measure(
                     String::from_utf8_lossy(&body)
                 );
                 lat.push(t.elapsed());
+                bytes += body.len();
             }
-            anyhow::Ok(lat)
+            anyhow::Ok((lat, bytes))
         }));
     }
     let start = Instant::now();
     let mut all = Vec::new();
+    let mut bytes = 0;
     for t in tasks {
-        all.extend(t.await??);
+        let (lat, b) = t.await??;
+        all.extend(lat);
+        bytes += b;
     }
     let elapsed = start.elapsed().max(duration);
     all.sort();
@@ -167,6 +174,7 @@ pub(crate) async fn measure(
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
         count: all.len(),
+        body_bytes: bytes / all.len().max(1),
     })
 }
 
@@ -259,28 +267,100 @@ pub fn run(_config: Config, args: CaBenchArgs) -> anyhow::Result<ExitCode> {
         "CA issuance over HTTP, P-256 CSRs, 1 h TTL, every certificate durable before the answer"
     );
     println!(
-        "{:<10} {:>5} {:>10} {:>9} {:>9} {:>8}",
-        "target", "conc", "certs/s", "p50 ms", "p99 ms", "count"
+        "{:<10} {:>5} {:>10} {:>9} {:>9} {:>8} {:>11} {:>11}",
+        "target", "conc", "certs/s", "p50 ms", "p99 ms", "count", "cpu here", "cpu peer"
     );
     let mut results = std::collections::HashMap::new();
     for &c in &levels {
         for t in &targets {
             // Warm-up, then the measurement.
             client_rt.block_on(measure(t, c, Duration::from_millis(300)))?;
-            let f = client_rt.block_on(measure(t, c, duration))?;
+            let (f, cpu) = measured_cpu(peer_pid.as_deref(), || {
+                client_rt.block_on(measure(t, c, duration))
+            })?;
             println!(
-                "{:<10} {:>5} {:>10.0} {:>9.2} {:>9.2} {:>8}",
-                t.name, c, f.per_sec, f.p50_ms, f.p99_ms, f.count
+                "{:<10} {:>5} {:>10.0} {:>9.2} {:>9.2} {:>8} {:>11} {:>11}",
+                t.name,
+                c,
+                f.per_sec,
+                f.p50_ms,
+                f.p99_ms,
+                f.count,
+                cpu.here.map_or("-".into(), |d| per_item(d, f.count)),
+                match (t.name, cpu.peer) {
+                    ("openbao", Some(d)) => per_item(d, f.count),
+                    _ => "-".into(),
+                },
             );
-            results.insert((t.name, c), f.per_sec);
+            results.insert((t.name, c), f);
         }
     }
+    println!("(cpu: µs of CPU per certificate, user + system; \"here\" is this process: Palisade's server and the load client; \"peer\" is OpenBao's process)");
     if !args.no_peer {
         for &c in &levels {
-            let p = results[&("palisade", c)];
-            let o = results[&("openbao", c)];
+            let p = results[&("palisade", c)].per_sec;
+            let o = results[&("openbao", c)].per_sec;
             println!("concurrency {c}: palisade/openbao = {:.1}x", p / o);
         }
+    }
+
+    // The floor: what any CA behind this HTTP client spends per certificate
+    // before parsing a CSR, building a certificate or recording it.
+    let top = levels.iter().copied().max().unwrap_or(16);
+    let sig = signature_floor(2_000)?;
+    let body_bytes = results[&("palisade", top)].body_bytes;
+    let null_addr = server_rt.block_on(async {
+        let body = bytes::Bytes::from(vec![b'x'; body_bytes]);
+        let app = axum::Router::new().route(
+            "/null",
+            axum::routing::post(move |_req: bytes::Bytes| async move { body }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        anyhow::Ok(addr)
+    })?;
+    let null = Target {
+        name: "null",
+        urls: vec![format!("http://{null_addr}/null")],
+        headers: targets[0].headers.clone(),
+        bodies: targets[0].bodies.clone(),
+    };
+    client_rt.block_on(measure(&null, top, Duration::from_millis(300)))?;
+    let (f, cpu) = measured_cpu(None, || client_rt.block_on(measure(&null, top, duration)))?;
+    let http = cpu
+        .here
+        .map_or(f64::NAN, |d| d.as_secs_f64() * 1e6 / f.count.max(1) as f64);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("\nThe floor on this machine ({cores} cores), µs of CPU per certificate:");
+    println!(
+        "  CSR self-signature check, ring P-256 (one thread)        {:>7.1}",
+        sig.csr_check
+    );
+    println!(
+        "  CA signature, RustCrypto p256 RFC 6979, as Palisade signs {:>6.1}",
+        sig.sign_deterministic
+    );
+    println!(
+        "  CA signature, ring, randomized (one thread)              {:>7.1}",
+        sig.sign_ring
+    );
+    println!(
+        "  HTTP exchange, empty handler, client + server, conc {top:<4} {http:>7.1}  ({:.0}/s, same request, {body_bytes}-byte response)",
+        f.per_sec
+    );
+    let floor = sig.csr_check + sig.sign_ring + http;
+    let ceiling = cores as f64 * 1e6 / floor;
+    print!(
+        "ceiling with the fastest of each: {cores} × 10^6 / {floor:.1} µs = {ceiling:.0} certificates/s"
+    );
+    match results.get(&("openbao", top)) {
+        Some(o) => println!(
+            ", {:.1}x OpenBao's {:.0}/s at concurrency {top} in this run",
+            ceiling / o.per_sec,
+            o.per_sec
+        ),
+        None => println!(),
     }
     if let Some(pid) = peer_pid {
         let _ = Command::new("kill").arg(&pid).status();
@@ -288,6 +368,91 @@ pub fn run(_config: Config, args: CaBenchArgs) -> anyhow::Result<ExitCode> {
     drop(server_rt);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(ExitCode::SUCCESS)
+}
+
+/// CPU used while `f` ran, by this process and by the peer's.
+struct CpuUse {
+    here: Option<Duration>,
+    peer: Option<Duration>,
+}
+
+fn measured_cpu<T>(
+    peer_pid: Option<&str>,
+    f: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<(T, CpuUse)> {
+    let before = (cpu_time("self"), peer_pid.and_then(cpu_time));
+    let out = f()?;
+    let after = (cpu_time("self"), peer_pid.and_then(cpu_time));
+    let since = |a: Option<Duration>, b: Option<Duration>| Some(a?.saturating_sub(b?));
+    Ok((
+        out,
+        CpuUse {
+            here: since(after.0, before.0),
+            peer: since(after.1, before.1),
+        },
+    ))
+}
+
+fn per_item(d: Duration, count: usize) -> String {
+    format!("{:.0}", d.as_secs_f64() * 1e6 / count.max(1) as f64)
+}
+
+/// CPU time (user + system) used so far by process `pid` (`self` for this
+/// one), from `/proc/PID/stat`, whose clock ticks are USER_HZ (100 per
+/// second on Linux).
+fn cpu_time(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, starting with field 3 (state):
+    // utime is field 14, stime field 15.
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// What every issuance must spend on signatures, one operation at a time on
+/// one thread, in µs: the CSR's self-signature check with `ring` (the
+/// fastest verifier here), the CA's deterministic signature as Palisade
+/// makes it (RustCrypto `p256`, RFC 6979), and a randomized `ring` signature.
+struct SignatureFloor {
+    csr_check: f64,
+    sign_deterministic: f64,
+    sign_ring: f64,
+}
+
+fn signature_floor(n: usize) -> anyhow::Result<SignatureFloor> {
+    use p256::ecdsa::signature::Signer as _;
+    use p256::pkcs8::DecodePrivateKey as _;
+    use ring::signature::{self, KeyPair as _};
+    // About the size of a leaf's to-be-signed certificate.
+    let msg = [7u8; 600];
+    let rng = ring::rand::SystemRandom::new();
+    let alg = &signature::ECDSA_P256_SHA256_ASN1_SIGNING;
+    let pkcs8 = signature::EcdsaKeyPair::generate_pkcs8(alg, &rng)
+        .map_err(|_| anyhow::anyhow!("P-256 key generation failed"))?;
+    let ring_key = signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng)
+        .map_err(|_| anyhow::anyhow!("P-256 key: unusable"))?;
+    let rustcrypto_key = p256::ecdsa::SigningKey::from_pkcs8_der(pkcs8.as_ref())
+        .map_err(|e| anyhow::anyhow!("P-256 key for p256: {e}"))?;
+    let public = signature::UnparsedPublicKey::new(
+        &signature::ECDSA_P256_SHA256_ASN1,
+        ring_key.public_key().as_ref().to_vec(),
+    );
+    let deterministic: p256::ecdsa::DerSignature = rustcrypto_key.sign(&msg);
+    let per_op = |f: &mut dyn FnMut() -> bool| -> anyhow::Result<f64> {
+        let t = Instant::now();
+        for _ in 0..n {
+            anyhow::ensure!(f(), "a signature operation failed");
+        }
+        Ok(t.elapsed().as_secs_f64() * 1e6 / n as f64)
+    };
+    Ok(SignatureFloor {
+        csr_check: per_op(&mut || public.verify(&msg, deterministic.as_bytes()).is_ok())?,
+        sign_deterministic: per_op(&mut || {
+            let s: p256::ecdsa::DerSignature = rustcrypto_key.sign(std::hint::black_box(&msg));
+            !s.as_bytes().is_empty()
+        })?,
+        sign_ring: per_op(&mut || ring_key.sign(&rng, std::hint::black_box(&msg)).is_ok())?,
+    })
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
