@@ -284,6 +284,36 @@ async fn every_certificate_is_in_the_ledger_before_it_is_returned() {
 }
 
 #[tokio::test]
+async fn a_lone_certificate_is_completed_without_a_flush() {
+    // Nothing follows this issuance: its completion, which waits for another
+    // operation to share a commit with, must still be written on its own.
+    let f = fixture().await;
+    let (_k, der) = csr(&["spiffe://example.org/alone"], &[]);
+    let svid =
+        f.ca.issue(
+            IssueRequest {
+                csr_der: Some(der),
+                ..Default::default()
+            },
+            &admin(),
+        )
+        .await
+        .unwrap();
+    let ledger = palisade_store::open_ledger(&f.url).await.unwrap();
+    let mut rec = None;
+    for _ in 0..1_000 {
+        let r = ledger.cert(&svid.serial).await.unwrap().expect("reserved");
+        if r.status == "issued" {
+            rec = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let rec = rec.expect("the certificate was never completed in the ledger");
+    assert_eq!(rec.cert_der.as_deref(), Some(svid.cert_der.as_slice()));
+}
+
+#[tokio::test]
 async fn identity_is_checked_never_trusted() {
     let f = fixture().await;
     let ca = &f.ca;
