@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use palisade_ca::{
-    CaConfig, CaError, CertFilter, CertificateAuthority, IssuePolicy, IssueRequest, KeyAlgorithm,
-    Requester, SpiffeId,
+    CaConfig, CaError, CertFilter, CertificateAuthority, IssuePolicy, IssueRequest, IssuedCert,
+    KeyAlgorithm, Requester, SpiffeId,
 };
 use palisade_secrets::{KeyWrapper, LocalKek, MasterKey};
 use palisade_store::{
@@ -55,6 +55,20 @@ async fn fixture() -> Fixture {
 
 fn admin() -> Requester {
     Requester::Admin("test".into())
+}
+
+/// Issues a certificate for `spiffe_id` from a fresh P-256 CSR, as an admin.
+async fn issue_as_admin(ca: &CertificateAuthority, spiffe_id: &str) -> IssuedCert {
+    let (_k, der) = csr(&[spiffe_id], &[]);
+    ca.issue(
+        IssueRequest {
+            csr_der: Some(der),
+            ..Default::default()
+        },
+        &admin(),
+    )
+    .await
+    .unwrap()
 }
 
 /// A CSR as a workload would make it.
@@ -231,16 +245,7 @@ async fn every_certificate_is_in_the_ledger_before_it_is_returned() {
         .map(|i| {
             let ca = ca.clone();
             tokio::spawn(async move {
-                let (_k, der) = csr(&[&format!("spiffe://example.org/w/{i}")], &[]);
-                ca.issue(
-                    IssueRequest {
-                        csr_der: Some(der),
-                        ..Default::default()
-                    },
-                    &admin(),
-                )
-                .await
-                .unwrap()
+                issue_as_admin(&ca, &format!("spiffe://example.org/w/{i}")).await
             })
         })
         .collect();
@@ -288,17 +293,7 @@ async fn a_lone_certificate_is_completed_without_a_flush() {
     // Nothing follows this issuance: its completion, which waits for another
     // operation to share a commit with, must still be written on its own.
     let f = fixture().await;
-    let (_k, der) = csr(&["spiffe://example.org/alone"], &[]);
-    let svid =
-        f.ca.issue(
-            IssueRequest {
-                csr_der: Some(der),
-                ..Default::default()
-            },
-            &admin(),
-        )
-        .await
-        .unwrap();
+    let svid = issue_as_admin(&f.ca, "spiffe://example.org/alone").await;
     let ledger = palisade_store::open_ledger(&f.url).await.unwrap();
     let mut rec = None;
     for _ in 0..1_000 {
@@ -438,17 +433,7 @@ async fn join_tokens_burn_on_use_and_bind_one_identity() {
 #[tokio::test]
 async fn revocation_reaches_the_crl_openssl_and_pkilint() {
     let f = fixture().await;
-    let (_k, der) = csr(&["spiffe://example.org/a"], &[]);
-    let svid =
-        f.ca.issue(
-            IssueRequest {
-                csr_der: Some(der),
-                ..Default::default()
-            },
-            &admin(),
-        )
-        .await
-        .unwrap();
+    let svid = issue_as_admin(&f.ca, "spiffe://example.org/a").await;
     let d = f.dir.path();
     let root = write(d, "root.pem", &f.ca.bundle_pem());
     let int = write(d, "int.pem", &f.ca.intermediate_pem());
@@ -640,17 +625,7 @@ async fn spiffe_bundle_is_a_jwk_set_of_x509_svid_keys() {
         };
         assert_eq!(k["kty"], expect_kty);
         // Every algorithm issues a leaf that OpenSSL and pkilint accept.
-        let (_k, der) = csr(&["spiffe://example.org/x"], &[]);
-        let svid =
-            f.ca.issue(
-                IssueRequest {
-                    csr_der: Some(der),
-                    ..Default::default()
-                },
-                &admin(),
-            )
-            .await
-            .unwrap();
+        let svid = issue_as_admin(&f.ca, "spiffe://example.org/x").await;
         let d = f.dir.path();
         let root = write(d, "root.pem", &f.ca.bundle_pem());
         let int = write(d, "int.pem", &f.ca.intermediate_pem());
