@@ -32,6 +32,10 @@ pub struct CaBenchArgs {
     /// Skip the OpenBao comparison.
     #[arg(long)]
     no_peer: bool,
+    /// Skip the floor (signature operations and the empty HTTP exchange),
+    /// for instance to profile issuance alone.
+    #[arg(long)]
+    no_floor: bool,
 }
 
 /// A load: POST one of `bodies` (in turn) with `headers`; client `w` of a
@@ -310,8 +314,30 @@ pub fn run(_config: Config, args: CaBenchArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    // The floor: what any CA behind this HTTP client spends per certificate
-    // before parsing a CSR, building a certificate or recording it.
+    if !args.no_floor {
+        print_floor(
+            &server_rt, &client_rt, &targets, &levels, &results, duration,
+        )?;
+    }
+    if let Some(pid) = peer_pid {
+        let _ = Command::new("kill").arg(&pid).status();
+    }
+    drop(server_rt);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The floor: what any CA behind this HTTP client spends per certificate
+/// before parsing a CSR, building a certificate or recording it, and the
+/// throughput that alone would allow on this machine's cores.
+fn print_floor(
+    server_rt: &tokio::runtime::Runtime,
+    client_rt: &tokio::runtime::Runtime,
+    targets: &[Target],
+    levels: &[usize],
+    results: &std::collections::HashMap<(&str, usize), Figures>,
+    duration: Duration,
+) -> anyhow::Result<()> {
     let top = levels.iter().copied().max().unwrap_or(16);
     let sig = signature_floor(2_000)?;
     let body_bytes = results[&("palisade", top)].body_bytes;
@@ -368,12 +394,7 @@ pub fn run(_config: Config, args: CaBenchArgs) -> anyhow::Result<ExitCode> {
         ),
         None => println!(),
     }
-    if let Some(pid) = peer_pid {
-        let _ = Command::new("kill").arg(&pid).status();
-    }
-    drop(server_rt);
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// CPU used while `f` ran, by this process and by the peer's.

@@ -242,33 +242,18 @@ impl SqliteLedger {
 const CERT_COLUMNS: &str = "serial, issuer_id, spiffe_id, sans, public_key_hash, not_before, \
      not_after, requester, status, tbs_der, cert_der, revoked_at, revocation_reason, created_at";
 
-/// Splits a batch into statements of 32, 16, 8, 4, 2 and 1 rows: few
-/// statements per batch, and one query text per batch size for the
-/// connection's prepared-statement cache.
-fn statement_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
-    std::iter::from_fn(move || {
-        if items.is_empty() {
-            return None;
-        }
-        let size = [32, 16, 8, 4, 2, 1]
-            .into_iter()
-            .find(|n| *n <= items.len())
-            .unwrap_or(1);
-        let (head, rest) = items.split_at(size);
-        items = rest;
-        Some(head)
-    })
-}
+/// Records one reservation. Single-row statements need no statement journal:
+/// for a multi-row `INSERT` or an `UPDATE ... FROM`, SQLite first copies every
+/// page the statement touches into a sub-journal, in case it fails half-way.
+const RESERVE_ONE: &str = "INSERT INTO ca_certificates (serial, issuer_id, spiffe_id, sans, \
+     public_key_hash, not_before, not_after, requester, status, tbs_der, cert_der, created_at) \
+     VALUES (?,?,?,?,?,?,?,?,'reserved',?,NULL,?);";
 
-/// Appends `n` comma-separated copies of `row` to `sql`.
-fn push_rows(sql: &mut String, n: usize, row: &str) {
-    for i in 0..n {
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push_str(row);
-    }
-}
+/// Records one signed certificate (binds: certificate, serial, certificate).
+/// A serial that is unknown or completed with other bytes changes no row.
+const COMPLETE_ONE: &str = "UPDATE ca_certificates SET cert_der = ?, \
+     status = CASE status WHEN 'reserved' THEN 'issued' ELSE status END \
+     WHERE serial = ? AND (cert_der IS NULL OR cert_der = ?);";
 
 fn cert_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CertRecord, StoreError> {
     let sans: String = row.try_get("sans")?;
@@ -324,25 +309,13 @@ impl CertLedger for SqliteLedger {
         if reserve.is_empty() && complete.is_empty() {
             return Ok(());
         }
-        // One round trip to the connection's worker per list: every chunk's
-        // statement goes in one multi-statement query (sqlx binds the
-        // arguments statement by statement, in order).
+        // One round trip to the connection's worker per list: its statements,
+        // one per certificate, go in one multi-statement query (sqlx binds the
+        // arguments statement by statement, in order; the text depends only on
+        // the batch size, for the connection's prepared-statement cache).
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         if !reserve.is_empty() {
-            let mut sql = String::new();
-            for chunk in statement_chunks(reserve) {
-                sql.push_str(
-                    "INSERT INTO ca_certificates (serial, issuer_id, spiffe_id, sans, \
-                     public_key_hash, not_before, not_after, requester, status, tbs_der, \
-                     cert_der, created_at) VALUES ",
-                );
-                push_rows(
-                    &mut sql,
-                    chunk.len(),
-                    "(?,?,?,?,?,?,?,?,'reserved',?,NULL,?)",
-                );
-                sql.push(';');
-            }
+            let sql = RESERVE_ONE.repeat(reserve.len());
             let mut q = sqlx::query(&sql);
             for c in reserve {
                 let sans = serde_json::to_string(&c.sans).unwrap_or_else(|_| "[]".into());
@@ -361,25 +334,13 @@ impl CertLedger for SqliteLedger {
             q.execute(&mut *tx).await?;
         }
         if !complete.is_empty() {
-            // One row per completion; a serial that is unknown or completed
-            // with other bytes leaves fewer rows changed than asked.
-            let mut sql = String::new();
-            for chunk in statement_chunks(complete) {
-                sql.push_str(
-                    "UPDATE ca_certificates SET cert_der = v.column2, \
-                     status = CASE status WHEN 'reserved' THEN 'issued' ELSE status END \
-                     FROM (VALUES ",
-                );
-                push_rows(&mut sql, chunk.len(), "(?,?)");
-                sql.push_str(
-                    ") AS v WHERE ca_certificates.serial = v.column1 \
-                     AND (cert_der IS NULL OR cert_der = v.column2);",
-                );
-            }
+            let sql = COMPLETE_ONE.repeat(complete.len());
             let mut q = sqlx::query(&sql);
             for c in complete {
-                q = q.bind(&c.serial).bind(&c.cert_der);
+                q = q.bind(&c.cert_der).bind(&c.serial).bind(&c.cert_der);
             }
+            // Each statement changes one row, or none for a serial that is
+            // unknown or completed with other bytes.
             let n = q.execute(&mut *tx).await?.rows_affected();
             if n != complete.len() as u64 {
                 return Err(StoreError::Query(sqlx::Error::RowNotFound));
