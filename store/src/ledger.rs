@@ -242,6 +242,10 @@ impl SqliteLedger {
 const CERT_COLUMNS: &str = "serial, issuer_id, spiffe_id, sans, public_key_hash, not_before, \
      not_after, requester, status, tbs_der, cert_der, revoked_at, revocation_reason, created_at";
 
+/// Most statements sent in one query: the query texts stay few (one per
+/// size up to this), and so do the prepared statements cached for them.
+const STATEMENTS_PER_QUERY: usize = 16;
+
 /// Records one reservation. Single-row statements need no statement journal:
 /// for a multi-row `INSERT` or an `UPDATE ... FROM`, SQLite first copies every
 /// page the statement touches into a sub-journal, in case it fails half-way.
@@ -309,15 +313,14 @@ impl CertLedger for SqliteLedger {
         if reserve.is_empty() && complete.is_empty() {
             return Ok(());
         }
-        // One round trip to the connection's worker per list: its statements,
-        // one per certificate, go in one multi-statement query (sqlx binds the
-        // arguments statement by statement, in order; the text depends only on
-        // the batch size, for the connection's prepared-statement cache).
+        // One statement per certificate, up to STATEMENTS_PER_QUERY of them in
+        // one multi-statement query: one round trip to the connection's worker
+        // (sqlx binds the arguments statement by statement, in order).
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        if !reserve.is_empty() {
-            let sql = RESERVE_ONE.repeat(reserve.len());
+        for chunk in reserve.chunks(STATEMENTS_PER_QUERY) {
+            let sql = RESERVE_ONE.repeat(chunk.len());
             let mut q = sqlx::query(&sql);
-            for c in reserve {
+            for c in chunk {
                 let sans = serde_json::to_string(&c.sans).unwrap_or_else(|_| "[]".into());
                 q = q
                     .bind(&c.serial)
@@ -333,16 +336,16 @@ impl CertLedger for SqliteLedger {
             }
             q.execute(&mut *tx).await?;
         }
-        if !complete.is_empty() {
-            let sql = COMPLETE_ONE.repeat(complete.len());
+        for chunk in complete.chunks(STATEMENTS_PER_QUERY) {
+            let sql = COMPLETE_ONE.repeat(chunk.len());
             let mut q = sqlx::query(&sql);
-            for c in complete {
+            for c in chunk {
                 q = q.bind(&c.cert_der).bind(&c.serial).bind(&c.cert_der);
             }
             // Each statement changes one row, or none for a serial that is
             // unknown or completed with other bytes.
             let n = q.execute(&mut *tx).await?.rows_affected();
-            if n != complete.len() as u64 {
+            if n != chunk.len() as u64 {
                 return Err(StoreError::Query(sqlx::Error::RowNotFound));
             }
         }
@@ -608,7 +611,7 @@ mod tests {
             serial: serial(i),
             cert_der: vec![i as u8, 1],
         };
-        // 45 rows: statements of 32, 8, 4 and 1 rows in one transaction.
+        // 45 rows: three queries of at most 16 statements in one transaction.
         let first: Vec<_> = (0..45).map(|i| rec(&serial(i))).collect();
         l.write_batch(&first, &[]).await.unwrap();
         // Reservations of new serials and completions of earlier ones share
