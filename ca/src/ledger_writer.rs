@@ -39,20 +39,34 @@ struct Pending {
     done: Option<oneshot::Sender<Result<(), String>>>,
 }
 
-impl Pending {
-    fn answer(self, res: Result<(), String>) {
-        match (self.done, &self.op, res) {
-            (Some(done), _, res) => {
-                let _ = done.send(res);
-            }
-            (None, Op::Complete(c), Err(e)) => tracing::warn!(
-                serial = %c.serial,
-                error = %e,
-                "could not record a signed certificate; its reservation stays and the CA \
-                 re-derives it when it next opens the ledger"
-            ),
-            (None, _, _) => {}
+/// Where a batched operation's record went in the lists handed to
+/// [`CertLedger::write_batch`]: the records move there, and an operation
+/// retried alone is found again by its index.
+enum Slot {
+    Reserve(usize),
+    Complete(usize),
+    Flush,
+}
+
+/// Tells whoever waits for an operation how it went; a completion nobody
+/// waits for is only logged if it failed.
+fn answer(
+    done: Option<oneshot::Sender<Result<(), String>>>,
+    slot: &Slot,
+    completions: &[CertCompletion],
+    res: Result<(), String>,
+) {
+    match (done, slot, res) {
+        (Some(done), _, res) => {
+            let _ = done.send(res);
         }
+        (None, Slot::Complete(i), Err(e)) => tracing::warn!(
+            serial = %completions[*i].serial,
+            error = %e,
+            "could not record a signed certificate; its reservation stays and the CA \
+             re-derives it when it next opens the ledger"
+        ),
+        (None, _, _) => {}
     }
 }
 
@@ -146,37 +160,100 @@ impl LedgerWriter {
 }
 
 async fn commit(ledger: &dyn CertLedger, batch: Vec<Pending>) {
-    let split = |b: &[Pending]| {
-        let mut r = Vec::new();
-        let mut c = Vec::new();
-        for p in b {
-            match &p.op {
-                Op::Reserve(x) => r.push((**x).clone()),
-                Op::Complete(x) => c.push(x.clone()),
-                Op::Flush => {}
+    let alone = batch.len() == 1;
+    let mut reservations = Vec::new();
+    let mut completions = Vec::new();
+    let mut waiting = Vec::with_capacity(batch.len());
+    for p in batch {
+        let slot = match p.op {
+            Op::Reserve(r) => {
+                reservations.push(*r);
+                Slot::Reserve(reservations.len() - 1)
             }
-        }
-        (r, c)
-    };
-    let (r, c) = split(&batch);
-    match ledger.write_batch(&r, &c).await {
-        Ok(()) => {
-            for p in batch {
-                p.answer(Ok(()));
+            Op::Complete(c) => {
+                completions.push(c);
+                Slot::Complete(completions.len() - 1)
             }
-        }
-        Err(_) if batch.len() > 1 => {
+            Op::Flush => Slot::Flush,
+        };
+        waiting.push((slot, p.done));
+    }
+    let result = ledger.write_batch(&reservations, &completions).await;
+    for (slot, done) in waiting {
+        let res = match &result {
+            Ok(()) => Ok(()),
+            Err(e) if alone => Err(e.to_string()),
             // One bad operation must not fail its neighbours: retry alone.
-            for p in batch {
-                let (r, c) = split(std::slice::from_ref(&p));
-                let res = ledger.write_batch(&r, &c).await.map_err(|e| e.to_string());
-                p.answer(res);
+            Err(_) => match slot {
+                Slot::Reserve(i) => {
+                    ledger
+                        .write_batch(std::slice::from_ref(&reservations[i]), &[])
+                        .await
+                }
+                Slot::Complete(i) => {
+                    ledger
+                        .write_batch(&[], std::slice::from_ref(&completions[i]))
+                        .await
+                }
+                Slot::Flush => Ok(()),
             }
+            .map_err(|e| e.to_string()),
+        };
+        answer(done, &slot, &completions, res);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reservation(serial: &str) -> CertRecord {
+        CertRecord {
+            serial: serial.into(),
+            issuer_id: "test".into(),
+            spiffe_id: "spiffe://example.org/w".into(),
+            sans: Vec::new(),
+            public_key_hash: "00".repeat(32),
+            not_before: "2026-01-01T00:00:00Z".into(),
+            not_after: "2026-01-01T01:00:00Z".into(),
+            requester: "test".into(),
+            status: "reserved".into(),
+            tbs_der: vec![0x30, 0x00],
+            cert_der: None,
+            revoked_at: None,
+            revocation_reason: None,
+            created_at: "2026-01-01T00:00:00Z".into(),
         }
-        Err(e) => {
-            for p in batch {
-                p.answer(Err(e.to_string()));
-            }
-        }
+    }
+
+    #[tokio::test]
+    async fn one_bad_operation_does_not_fail_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
+        let ledger = palisade_store::open_ledger(&url).await.unwrap();
+        let writer = LedgerWriter::spawn(ledger.clone());
+        writer.reserve(reservation("0a")).await.unwrap();
+        // Queued together before the writer runs (one-thread runtime), so
+        // they share a batch: the serial taken twice fails the batch.
+        let (taken, b, c, flushed) = tokio::join!(
+            writer.reserve(reservation("0b")),
+            writer.reserve(reservation("0a")),
+            writer.reserve(reservation("0c")),
+            writer.flush(),
+        );
+        let err = b.expect_err("a serial cannot be reserved twice");
+        assert!(matches!(err, CaError::LedgerWrite(_)), "{err}");
+        taken.unwrap();
+        c.unwrap();
+        flushed.unwrap();
+        let mut serials: Vec<String> = ledger
+            .list_certs(&Default::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.serial)
+            .collect();
+        serials.sort();
+        assert_eq!(serials, ["0a", "0b", "0c"]);
     }
 }

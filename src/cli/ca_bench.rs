@@ -5,8 +5,10 @@
 //! Each row also shows the CPU spent per certificate, by this process
 //! (server and load client) and by the peer's. After the table comes the
 //! floor: the CSR's signature check and the CA's signature on one thread,
-//! and an HTTP exchange with an empty handler under the same load, with the
-//! throughput those alone would allow on this machine's cores.
+//! an HTTP exchange with an empty handler under the same load, and the
+//! ledger's durable writes on bare SQLite, with the throughput those alone
+//! would allow on this machine's cores. Palisade's own ledger doing the same
+//! writes is printed beside them, for comparison.
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -32,7 +34,8 @@ pub struct CaBenchArgs {
     /// Skip the OpenBao comparison.
     #[arg(long)]
     no_peer: bool,
-    /// Skip the floor (signature operations and the empty HTTP exchange),
+    /// Skip the floor (signature operations, the empty HTTP exchange and
+    /// the bare ledger writes),
     /// for instance to profile issuance alone.
     #[arg(long)]
     no_floor: bool,
@@ -316,7 +319,7 @@ pub fn run(_config: Config, args: CaBenchArgs) -> anyhow::Result<ExitCode> {
 
     if !args.no_floor {
         print_floor(
-            &server_rt, &client_rt, &targets, &levels, &results, duration,
+            &server_rt, &client_rt, &targets, &levels, &results, duration, &dir,
         )?;
     }
     if let Some(pid) = peer_pid {
@@ -327,9 +330,10 @@ pub fn run(_config: Config, args: CaBenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The floor: what any CA behind this HTTP client spends per certificate
-/// before parsing a CSR, building a certificate or recording it, and the
-/// throughput that alone would allow on this machine's cores.
+/// The floor: what any CA behind this HTTP client, recording its
+/// certificates durably in SQLite, spends per certificate before parsing a
+/// CSR, deciding or building a certificate, and the throughput that alone
+/// would allow on this machine's cores.
 fn print_floor(
     server_rt: &tokio::runtime::Runtime,
     client_rt: &tokio::runtime::Runtime,
@@ -337,9 +341,12 @@ fn print_floor(
     levels: &[usize],
     results: &std::collections::HashMap<(&str, usize), Figures>,
     duration: Duration,
+    dir: &std::path::Path,
 ) -> anyhow::Result<()> {
     let top = levels.iter().copied().max().unwrap_or(16);
     let sig = signature_floor(2_000)?;
+    let ledger_bare = ledger_floor(dir, LEDGER_CERTS, top)?;
+    let ledger_own = server_rt.block_on(ledger_alone(dir, LEDGER_CERTS, top))?;
     let body_bytes = results[&("palisade", top)].body_bytes;
     let null_addr = server_rt.block_on(async {
         let body = bytes::Bytes::from(vec![b'x'; body_bytes]);
@@ -381,7 +388,13 @@ fn print_floor(
         "  HTTP exchange, empty handler, client + server, conc {top:<4} {http:>7.1}  ({:.0}/s, same request, {body_bytes}-byte response)",
         f.per_sec
     );
-    let floor = sig.csr_check + sig.sign_ring + http;
+    println!(
+        "  Ledger, reserve + complete, bare SQLite, {top} per commit      {ledger_bare:>7.1}  (WAL, synchronous FULL, primary key only, one thread)"
+    );
+    println!(
+        "  (Palisade's ledger alone, the same writes through its store  {ledger_own:>7.1}  for comparison: sqlx, its schema and indexes)"
+    );
+    let floor = sig.csr_check + sig.sign_ring + http + ledger_bare;
     let ceiling = cores as f64 * 1e6 / floor;
     print!(
         "ceiling with the fastest of each: {cores} × 10^6 / {floor:.1} µs = {ceiling:.0} certificates/s"
@@ -480,6 +493,130 @@ fn signature_floor(n: usize) -> anyhow::Result<SignatureFloor> {
         })?,
         sign_ring: per_op(&mut || ring_key.sign(&rng, std::hint::black_box(&msg)).is_ok())?,
     })
+}
+
+/// About the size of a leaf's to-be-signed certificate, in bytes.
+const TBS_BYTES: usize = 560;
+/// About the size of a signed leaf certificate, in bytes.
+const CERT_BYTES: usize = 640;
+/// Certificates written by each ledger measurement of the floor.
+const LEDGER_CERTS: usize = 20_000;
+
+/// The `i`th serial of a ledger measurement: 128 bits, lowercase hex,
+/// spread over the key space as random serials are.
+fn floor_serial(i: usize) -> String {
+    format!(
+        "{:032x}",
+        (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)
+    )
+}
+
+/// The least a durable SQLite ledger spends per certificate, in µs of CPU
+/// (fsync's kernel time included): each certificate's reservation (an
+/// `INSERT` with its to-be-signed bytes) and completion (an `UPDATE` with the
+/// certificate), `per_commit` certificates to a transaction, in WAL mode with
+/// `synchronous = FULL` as Palisade's ledger opens SQLite; one table with
+/// its primary key only, prepared statements on one thread, no pool, no
+/// async.
+fn ledger_floor(dir: &std::path::Path, certs: usize, per_commit: usize) -> anyhow::Result<f64> {
+    let path = dir.join("ledger-floor.db");
+    let db = rusqlite::Connection::open(&path)?;
+    db.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+         CREATE TABLE certs (serial TEXT PRIMARY KEY, spiffe_id TEXT NOT NULL,
+                             status TEXT NOT NULL, tbs BLOB NOT NULL, der BLOB);",
+    )?;
+    let tbs = vec![0x30u8; TBS_BYTES];
+    let der = vec![0x30u8; CERT_BYTES];
+    let mut reserved: Vec<String> = Vec::with_capacity(per_commit);
+    let mut next = 0;
+    let before = cpu_time("self");
+    while next < certs {
+        let tx = db.unchecked_transaction()?;
+        {
+            let mut complete = tx
+                .prepare_cached("UPDATE certs SET status = 'issued', der = ?2 WHERE serial = ?1")?;
+            for s in reserved.drain(..) {
+                anyhow::ensure!(
+                    complete.execute(rusqlite::params![s, der])? == 1,
+                    "lost row"
+                );
+            }
+            let mut reserve = tx.prepare_cached(
+                "INSERT INTO certs (serial, spiffe_id, status, tbs) VALUES (?1, ?2, 'reserved', ?3)",
+            )?;
+            for _ in 0..per_commit.min(certs - next) {
+                let s = floor_serial(next);
+                reserve.execute(rusqlite::params![
+                    s,
+                    format!("spiffe://example.org/w/{}", next % 16),
+                    tbs
+                ])?;
+                reserved.push(s);
+                next += 1;
+            }
+        }
+        tx.commit()?;
+    }
+    let spent = cpu_time("self")
+        .zip(before)
+        .map(|(a, b)| a.saturating_sub(b));
+    drop(db);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    Ok(spent.map_or(f64::NAN, |d| d.as_secs_f64() * 1e6 / certs as f64))
+}
+
+/// Palisade's own ledger doing what [`ledger_floor`] does, through its
+/// storage trait: reservations of `per_commit` certificates and the
+/// completions of the ones before share each `write_batch`. µs of CPU per
+/// certificate, the store's SQLite thread included.
+async fn ledger_alone(
+    dir: &std::path::Path,
+    certs: usize,
+    per_commit: usize,
+) -> anyhow::Result<f64> {
+    use palisade_store::{CertCompletion, CertRecord};
+    let url = format!("sqlite://{}", dir.join("ledger-alone.db").display());
+    let ledger = palisade_store::open_ledger(&url).await?;
+    let der = vec![0x30u8; CERT_BYTES];
+    let mut completions: Vec<CertCompletion> = Vec::new();
+    let mut next = 0;
+    let before = cpu_time("self");
+    while next < certs || !completions.is_empty() {
+        let reservations: Vec<CertRecord> = (next..(next + per_commit).min(certs))
+            .map(|i| CertRecord {
+                serial: floor_serial(i),
+                issuer_id: "floor".into(),
+                spiffe_id: format!("spiffe://example.org/w/{}", i % 16),
+                sans: Vec::new(),
+                public_key_hash: "00".repeat(32),
+                not_before: "2026-01-01T00:00:00Z".into(),
+                not_after: "2026-01-01T01:00:00Z".into(),
+                requester: "floor".into(),
+                status: "reserved".into(),
+                tbs_der: vec![0x30u8; TBS_BYTES],
+                cert_der: None,
+                revoked_at: None,
+                revocation_reason: None,
+                created_at: "2026-01-01T00:00:00Z".into(),
+            })
+            .collect();
+        next += reservations.len();
+        ledger.write_batch(&reservations, &completions).await?;
+        completions = reservations
+            .into_iter()
+            .map(|r| CertCompletion {
+                serial: r.serial,
+                cert_der: der.clone(),
+            })
+            .collect();
+    }
+    let spent = cpu_time("self")
+        .zip(before)
+        .map(|(a, b)| a.saturating_sub(b));
+    Ok(spent.map_or(f64::NAN, |d| d.as_secs_f64() * 1e6 / certs as f64))
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
