@@ -389,10 +389,12 @@ fn print_floor(
         f.per_sec
     );
     println!(
-        "  Ledger, reserve + complete, bare SQLite, {top} per commit      {ledger_bare:>7.1}  (WAL, synchronous FULL, primary key only, one thread)"
+        "{:<58}{ledger_bare:>7.1}  (reserve + complete, {top} per commit, WAL, synchronous FULL, primary key only)",
+        "  Ledger writes, bare SQLite (one thread)"
     );
     println!(
-        "  (Palisade's ledger alone, the same writes through its store  {ledger_own:>7.1}  for comparison: sqlx, its schema and indexes)"
+        "{:<58}{ledger_own:>7.1}  (not in the floor: the same writes, its schema, indexes and page cache)",
+        "  Palisade's own ledger, for comparison"
     );
     let floor = sig.csr_check + sig.sign_ring + http + ledger_bare;
     let ceiling = cores as f64 * 1e6 / floor;

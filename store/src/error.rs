@@ -19,6 +19,9 @@ pub enum StoreError {
     /// A query failed.
     #[error("store query failed: {0}")]
     Query(#[from] sqlx::Error),
+    /// A group commit of the SQLite ledger failed (nothing of it was written).
+    #[error("ledger write failed: {0}")]
+    LedgerWrite(String),
     /// An append did not continue the chain.
     #[error("decision log append out of order: expected seq {expected}, got {got}")]
     OutOfOrder {

@@ -208,21 +208,26 @@ const LEDGER_CACHE_KIB: u32 = 64 * 1024;
 
 /// The SQLite ledger (shares the database file with [`crate::SqliteStore`]).
 ///
-/// Every write goes through one connection of its own. In WAL mode a
+/// Group commits ([`CertLedger::write_batch`]) go through one connection of
+/// their own, on a thread of its own (see `ledger_batch.rs`). In WAL mode a
 /// connection drops its page cache whenever another connection has committed
 /// since its last transaction; with writes spread over a pool, each group
 /// commit would read the pages it updates back from the file. Serials are
-/// random, so each issuance lands on a random page of the serial index: the
-/// writing connection keeps up to [`LEDGER_CACHE_KIB`] of pages instead of
-/// SQLite's default 2 MB. Commits of [`crate::SqliteStore`] to the same file
-/// (the decision log) still drop that cache.
+/// random, so each issuance lands on a random page of the serial index: that
+/// connection keeps up to [`LEDGER_CACHE_KIB`] of pages instead of SQLite's
+/// default 2 MB. The ledger's other writes (revocations, tokens, issuers),
+/// and commits of [`crate::SqliteStore`] to the same file (the decision log),
+/// still drop that cache.
 #[derive(Debug, Clone)]
 pub struct SqliteLedger {
     /// Reads.
     pool: SqlitePool,
-    /// Writes: one connection (the same pool as `pool` for an in-memory
-    /// database, which exists once per connection).
+    /// Writes other than group commits: one connection (the same pool as
+    /// `pool` for an in-memory database, which exists once per connection).
     writer: SqlitePool,
+    /// Group commits of a database file; `None` in memory, where they go
+    /// through `writer`.
+    batches: Option<crate::ledger_batch::BatchWriter>,
 }
 
 impl SqliteLedger {
@@ -230,12 +235,20 @@ impl SqliteLedger {
     /// with full fsync on commit, and brings the schema up to date.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let pool = crate::sqlite::open_pool(url, SqliteSynchronous::Full, 4, 2_000).await?;
-        let writer = if crate::sqlite::in_memory(url) {
-            pool.clone()
-        } else {
-            crate::sqlite::open_pool(url, SqliteSynchronous::Full, 1, LEDGER_CACHE_KIB).await?
+        let Some(path) = crate::sqlite_path(url) else {
+            return Ok(Self {
+                writer: pool.clone(),
+                pool,
+                batches: None,
+            });
         };
-        Ok(Self { pool, writer })
+        let writer = crate::sqlite::open_pool(url, SqliteSynchronous::Full, 1, 2_000).await?;
+        let batches = crate::ledger_batch::BatchWriter::open(&path, LEDGER_CACHE_KIB)?;
+        Ok(Self {
+            pool,
+            writer,
+            batches: Some(batches),
+        })
     }
 }
 
@@ -249,13 +262,14 @@ const STATEMENTS_PER_QUERY: usize = 16;
 /// Records one reservation. Single-row statements need no statement journal:
 /// for a multi-row `INSERT` or an `UPDATE ... FROM`, SQLite first copies every
 /// page the statement touches into a sub-journal, in case it fails half-way.
-const RESERVE_ONE: &str = "INSERT INTO ca_certificates (serial, issuer_id, spiffe_id, sans, \
+pub(crate) const RESERVE_ONE: &str =
+    "INSERT INTO ca_certificates (serial, issuer_id, spiffe_id, sans, \
      public_key_hash, not_before, not_after, requester, status, tbs_der, cert_der, created_at) \
      VALUES (?,?,?,?,?,?,?,?,'reserved',?,NULL,?);";
 
 /// Records one signed certificate (binds: certificate, serial, certificate).
 /// A serial that is unknown or completed with other bytes changes no row.
-const COMPLETE_ONE: &str = "UPDATE ca_certificates SET cert_der = ?, \
+pub(crate) const COMPLETE_ONE: &str = "UPDATE ca_certificates SET cert_der = ?, \
      status = CASE status WHEN 'reserved' THEN 'issued' ELSE status END \
      WHERE serial = ? AND (cert_der IS NULL OR cert_der = ?);";
 
@@ -313,7 +327,10 @@ impl CertLedger for SqliteLedger {
         if reserve.is_empty() && complete.is_empty() {
             return Ok(());
         }
-        // One statement per certificate, up to STATEMENTS_PER_QUERY of them in
+        if let Some(batches) = &self.batches {
+            return batches.write(reserve, complete).await;
+        }
+        // In memory: one statement per certificate, up to STATEMENTS_PER_QUERY of them in
         // one multi-statement query: one round trip to the connection's worker
         // (sqlx binds the arguments statement by statement, in order).
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
@@ -603,15 +620,24 @@ mod tests {
 
     #[tokio::test]
     async fn large_batches_commit_whole_or_not_at_all() {
+        // A database file (group commits on the ledger's own thread) and an
+        // in-memory one (group commits through sqlx, at most 16 statements
+        // to a query).
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("l.db").display());
-        let l = SqliteLedger::open(&url).await.unwrap();
+        let file = format!("sqlite://{}", dir.path().join("l.db").display());
+        for url in [file.as_str(), "sqlite::memory:"] {
+            batches_commit_whole_or_not_at_all(url).await;
+        }
+    }
+
+    async fn batches_commit_whole_or_not_at_all(url: &str) {
+        let l = SqliteLedger::open(url).await.unwrap();
         let serial = |i: usize| format!("{i:04x}");
         let done = |i: usize| CertCompletion {
             serial: serial(i),
             cert_der: vec![i as u8, 1],
         };
-        // 45 rows: three queries of at most 16 statements in one transaction.
+        // 45 rows in one transaction.
         let first: Vec<_> = (0..45).map(|i| rec(&serial(i))).collect();
         l.write_batch(&first, &[]).await.unwrap();
         // Reservations of new serials and completions of earlier ones share
@@ -644,7 +670,10 @@ mod tests {
         ] {
             let mut batch: Vec<_> = (53..80).map(done).collect();
             batch.extend(bad);
-            assert!(l.write_batch(&[rec("ffff")], &batch).await.is_err());
+            assert!(
+                l.write_batch(&[rec("ffff")], &batch).await.is_err(),
+                "{url}"
+            );
             assert!(l.cert("ffff").await.unwrap().is_none());
             for i in 50..80 {
                 assert_eq!(

@@ -21,6 +21,7 @@
 mod coordination;
 mod error;
 mod ledger;
+mod ledger_batch;
 mod model;
 mod postgres;
 mod snapshot;
