@@ -10,8 +10,9 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Router};
@@ -98,14 +99,51 @@ pub fn router(pdp: Arc<DecisionPoint>, options: HttpOptions) -> Router {
         .route("/access/v1/peer/evaluation", post(peer_evaluation))
         .route("/v1/is_authorized_as_peer", post(is_authorized_as_peer))
         .route_layer(axum::middleware::from_fn_with_state(gate, decision_gate));
-    Router::new()
-        .merge(decisions)
-        .route("/admin/v1/policy", get(admin_policy))
-        .route("/admin/v1/versions", get(admin_versions))
-        .route("/admin/v1/policies", put(admin_put_policies))
-        .route("/admin/v1/entities", put(admin_put_entities))
-        .route("/admin/v1/schema", put(admin_put_schema))
-        .route("/admin/v1/reload", post(admin_reload))
+    let admin_routes = [
+        (
+            "/admin/v1/policy",
+            AdminAction::PolicyRead,
+            get(admin_policy),
+        ),
+        (
+            "/admin/v1/versions",
+            AdminAction::PolicyRead,
+            get(admin_versions),
+        ),
+        (
+            "/admin/v1/policies",
+            AdminAction::PolicyUpdate,
+            put(admin_put_policies),
+        ),
+        (
+            "/admin/v1/entities",
+            AdminAction::PolicyUpdate,
+            put(admin_put_entities),
+        ),
+        (
+            "/admin/v1/schema",
+            AdminAction::PolicyUpdate,
+            put(admin_put_schema),
+        ),
+        (
+            "/admin/v1/reload",
+            AdminAction::PolicyUpdate,
+            post(admin_reload),
+        ),
+    ];
+    let mut routes = Router::new().merge(decisions);
+    for (route, action, handler) in admin_routes {
+        let gate = AdminRoute {
+            state: state.clone(),
+            action,
+            route,
+        };
+        routes = routes.route(
+            route,
+            handler.route_layer(axum::middleware::from_fn_with_state(gate, admin_gate)),
+        );
+    }
+    routes
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -454,23 +492,44 @@ async fn openapi() -> Response {
 
 /// Lets an admin request through when the caller is verified and Cedar
 /// allows `action` (see [`AdminGuard`]); 404 when the admin API is off.
-async fn admin_check(
-    s: &AppState,
+/// An admin route: who may call it is decided for `action` on `route`
+/// before its handler runs, and before its body is read.
+#[derive(Clone)]
+struct AdminRoute {
+    state: AppState,
     action: AdminAction,
-    method: &str,
-    route: &str,
-    headers: &HeaderMap,
-    peer: Option<&PeerPrincipal>,
-) -> Result<(), Response> {
-    match &s.admin {
-        None => Err(error_response(
-            StatusCode::NOT_FOUND,
-            "the admin API is disabled",
-        )),
-        Some(guard) => guard
-            .authorize(action, method, route, headers, peer)
-            .await
-            .map(|_| ()),
+    route: &'static str,
+}
+
+/// Middleware of the admin routes: 404 when the admin API is off, else the
+/// [`AdminGuard`]'s answer (401/403) or the handler's.
+async fn admin_gate(
+    State(gate): State<AdminRoute>,
+    peer: Option<Extension<PeerPrincipal>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(guard) = &gate.state.admin else {
+        return error_response(StatusCode::NOT_FOUND, "the admin API is disabled");
+    };
+    // HEAD is answered by the GET handler, and decided as GET.
+    let method = if req.method() == Method::HEAD {
+        Method::GET
+    } else {
+        req.method().clone()
+    };
+    match guard
+        .authorize(
+            gate.action,
+            method.as_str(),
+            gate.route,
+            req.headers(),
+            peer.as_ref().map(|e| &e.0),
+        )
+        .await
+    {
+        Ok(_) => next.run(req).await,
+        Err(r) => r,
     }
 }
 
@@ -494,44 +553,12 @@ fn with_etag(response: Response, etag: &str) -> Response {
     response
 }
 
-async fn admin_policy(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    peer: Option<Extension<PeerPrincipal>>,
-) -> Response {
-    if let Err(r) = admin_check(
-        &s,
-        AdminAction::PolicyRead,
-        "GET",
-        "/admin/v1/policy",
-        &headers,
-        peer.as_ref().map(|e| &e.0),
-    )
-    .await
-    {
-        return r;
-    }
+async fn admin_policy(State(s): State<AppState>) -> Response {
     let v = s.pdp.policies().current();
     with_etag(ok_json(&version_summary(&v)), v.etag())
 }
 
-async fn admin_versions(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    peer: Option<Extension<PeerPrincipal>>,
-) -> Response {
-    if let Err(r) = admin_check(
-        &s,
-        AdminAction::PolicyRead,
-        "GET",
-        "/admin/v1/versions",
-        &headers,
-        peer.as_ref().map(|e| &e.0),
-    )
-    .await
-    {
-        return r;
-    }
+async fn admin_versions(State(s): State<AppState>) -> Response {
     match s.pdp.policies().history(50).await {
         Ok(v) => ok_json(&v),
         Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
@@ -560,21 +587,8 @@ struct PoliciesBody {
 async fn admin_put_policies(
     State(s): State<AppState>,
     headers: HeaderMap,
-    peer: Option<Extension<PeerPrincipal>>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = admin_check(
-        &s,
-        AdminAction::PolicyUpdate,
-        "PUT",
-        "/admin/v1/policies",
-        &headers,
-        peer.as_ref().map(|e| &e.0),
-    )
-    .await
-    {
-        return r;
-    }
     let update = if is_json(&headers) {
         match decode::<PoliciesBody>(&body) {
             Ok(b) => PolicyUpdate::Policies {
@@ -601,21 +615,8 @@ async fn admin_put_policies(
 async fn admin_put_entities(
     State(s): State<AppState>,
     headers: HeaderMap,
-    peer: Option<Extension<PeerPrincipal>>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = admin_check(
-        &s,
-        AdminAction::PolicyUpdate,
-        "PUT",
-        "/admin/v1/entities",
-        &headers,
-        peer.as_ref().map(|e| &e.0),
-    )
-    .await
-    {
-        return r;
-    }
     match utf8(&body) {
         Ok(text) => {
             let update = PolicyUpdate::Entities(vec![SourceFile {
@@ -628,24 +629,7 @@ async fn admin_put_entities(
     }
 }
 
-async fn admin_put_schema(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    peer: Option<Extension<PeerPrincipal>>,
-    body: Bytes,
-) -> Response {
-    if let Err(r) = admin_check(
-        &s,
-        AdminAction::PolicyUpdate,
-        "PUT",
-        "/admin/v1/schema",
-        &headers,
-        peer.as_ref().map(|e| &e.0),
-    )
-    .await
-    {
-        return r;
-    }
+async fn admin_put_schema(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     match utf8(&body) {
         Ok(text) if text.trim().is_empty() => apply(&s, &headers, PolicyUpdate::Schema(None)).await,
         Ok(text) => {
@@ -668,23 +652,7 @@ async fn admin_put_schema(
     }
 }
 
-async fn admin_reload(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    peer: Option<Extension<PeerPrincipal>>,
-) -> Response {
-    if let Err(r) = admin_check(
-        &s,
-        AdminAction::PolicyUpdate,
-        "POST",
-        "/admin/v1/reload",
-        &headers,
-        peer.as_ref().map(|e| &e.0),
-    )
-    .await
-    {
-        return r;
-    }
+async fn admin_reload(State(s): State<AppState>, headers: HeaderMap) -> Response {
     apply(&s, &headers, PolicyUpdate::Directory).await
 }
 
