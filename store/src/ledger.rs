@@ -255,13 +255,10 @@ impl SqliteLedger {
 const CERT_COLUMNS: &str = "serial, issuer_id, spiffe_id, sans, public_key_hash, not_before, \
      not_after, requester, status, tbs_der, cert_der, revoked_at, revocation_reason, created_at";
 
-/// Most statements sent in one query: the query texts stay few (one per
-/// size up to this), and so do the prepared statements cached for them.
-const STATEMENTS_PER_QUERY: usize = 16;
-
 /// Records one reservation. Single-row statements need no statement journal:
 /// for a multi-row `INSERT` or an `UPDATE ... FROM`, SQLite first copies every
 /// page the statement touches into a sub-journal, in case it fails half-way.
+/// Group commits run it once per certificate (`ledger_batch.rs`).
 pub(crate) const RESERVE_ONE: &str =
     "INSERT INTO ca_certificates (serial, issuer_id, spiffe_id, sans, \
      public_key_hash, not_before, not_after, requester, status, tbs_der, cert_der, created_at) \
@@ -330,39 +327,36 @@ impl CertLedger for SqliteLedger {
         if let Some(batches) = &self.batches {
             return batches.write(reserve, complete).await;
         }
-        // In memory: one statement per certificate, up to STATEMENTS_PER_QUERY of them in
-        // one multi-statement query: one round trip to the connection's worker
-        // (sqlx binds the arguments statement by statement, in order).
+        // In memory (documentation examples, tests): the same statements,
+        // one at a time through sqlx; speed does not matter here.
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        for chunk in reserve.chunks(STATEMENTS_PER_QUERY) {
-            let sql = RESERVE_ONE.repeat(chunk.len());
-            let mut q = sqlx::query(&sql);
-            for c in chunk {
-                let sans = serde_json::to_string(&c.sans).unwrap_or_else(|_| "[]".into());
-                q = q
-                    .bind(&c.serial)
-                    .bind(&c.issuer_id)
-                    .bind(&c.spiffe_id)
-                    .bind(sans)
-                    .bind(&c.public_key_hash)
-                    .bind(&c.not_before)
-                    .bind(&c.not_after)
-                    .bind(&c.requester)
-                    .bind(&c.tbs_der)
-                    .bind(&c.created_at);
-            }
-            q.execute(&mut *tx).await?;
+        for c in reserve {
+            let sans = serde_json::to_string(&c.sans).unwrap_or_else(|_| "[]".into());
+            sqlx::query(RESERVE_ONE)
+                .bind(&c.serial)
+                .bind(&c.issuer_id)
+                .bind(&c.spiffe_id)
+                .bind(sans)
+                .bind(&c.public_key_hash)
+                .bind(&c.not_before)
+                .bind(&c.not_after)
+                .bind(&c.requester)
+                .bind(&c.tbs_der)
+                .bind(&c.created_at)
+                .execute(&mut *tx)
+                .await?;
         }
-        for chunk in complete.chunks(STATEMENTS_PER_QUERY) {
-            let sql = COMPLETE_ONE.repeat(chunk.len());
-            let mut q = sqlx::query(&sql);
-            for c in chunk {
-                q = q.bind(&c.cert_der).bind(&c.serial).bind(&c.cert_der);
-            }
-            // Each statement changes one row, or none for a serial that is
-            // unknown or completed with other bytes.
-            let n = q.execute(&mut *tx).await?.rows_affected();
-            if n != chunk.len() as u64 {
+        for c in complete {
+            // A serial that is unknown or completed with other bytes changes
+            // no row, and fails the whole batch.
+            let changed = sqlx::query(COMPLETE_ONE)
+                .bind(&c.cert_der)
+                .bind(&c.serial)
+                .bind(&c.cert_der)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if changed != 1 {
                 return Err(StoreError::Query(sqlx::Error::RowNotFound));
             }
         }
@@ -621,8 +615,7 @@ mod tests {
     #[tokio::test]
     async fn large_batches_commit_whole_or_not_at_all() {
         // A database file (group commits on the ledger's own thread) and an
-        // in-memory one (group commits through sqlx, at most 16 statements
-        // to a query).
+        // in-memory one (group commits through sqlx, a statement at a time).
         let dir = tempfile::tempdir().unwrap();
         let file = format!("sqlite://{}", dir.path().join("l.db").display());
         for url in [file.as_str(), "sqlite::memory:"] {
